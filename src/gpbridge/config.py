@@ -1,0 +1,75 @@
+"""Every gpbridge setting in one place.
+
+Settings come from environment variables named ``GPBRIDGE_<FIELD>`` (upper case) and may be
+overridden by CLI flags. No other module reads ``os.environ``: they receive a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE = "sqlite:///var/gpbridge.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Where resources live: ``sqlite:///path/to.db`` (embedded default) or ``postgresql://...``.
+    database: str = DEFAULT_DATABASE
+    #: Interface and port ``gpbridge serve`` listens on.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Public base URL used in Location headers and Bundle links; derived from the request when empty.
+    base_url: str = ""
+    #: Largest request body accepted, in bytes (413 beyond it).
+    max_body_bytes: int = 50 * 1024 * 1024
+    #: Deepest JSON nesting accepted in a resource (guards against stack exhaustion).
+    max_json_depth: int = 64
+    #: Default and maximum page sizes for search and history.
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    #: Connections in the PostgreSQL pool.
+    pool_size: int = 8
+    #: Validation mode for writes: strict (reject on error), lenient (store, return warnings), off.
+    validation: str = "strict"
+    #: Development mode: security policy allows everything (must be explicit; warned on every start).
+    insecure_dev: bool = False
+    #: Directory for ``--demo`` data and other runtime files.
+    var_dir: str = "var"
+    #: Test-only: the PostgreSQL DSN the store suite runs against (set by .ci/run).
+    test_postgres: str = ""
+    #: Server worker processes for ``serve`` (1 keeps SQLite simple; more use SO_REUSEPORT).
+    workers: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"GPBRIDGE_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(raw, f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir)
+
+
+def _coerce(raw: str, annotation: Any) -> Any:
+    kind = str(annotation)
+    if kind == "int":
+        return int(raw)
+    if kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw

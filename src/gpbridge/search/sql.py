@@ -1,0 +1,493 @@
+"""``SearchQuery`` -> SQL over the index tables, the same shapes for SQLite and PostgreSQL.
+
+Shape of a query at one level (alias ``a`` over ``resource``)::
+
+    SELECT ... FROM resource a
+    WHERE a.rid IN (SELECT x.rid FROM ix_<kind> x WHERE x.pid = ? AND ...)   -- the driving clause
+      AND EXISTS (SELECT 1 FROM ix_<kind> y WHERE y.rid = a.rid AND y.pid = ? AND ...)  -- the others
+      AND a.type = ? AND a.deleted = 0
+
+The most selective clause (by a fixed ranking: ids and references first, broad dates last)
+drives; every other clause is a correlated EXISTS that seeks the index table's clustered key
+(rid, pid, ...), so cost follows the driving set, not the table size. Chains and ``_has`` nest
+the same builder on another alias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpbridge.fhir.outcome import FhirError, bad_request
+from gpbridge.search import params as registry
+from gpbridge.search.query import (
+    Clause,
+    DateValue,
+    Include,
+    MissingValue,
+    NumberValue,
+    QuantityValue,
+    ReferenceValue,
+    SearchQuery,
+    StringValue,
+    TokenValue,
+    UriValue,
+)
+from gpbridge.store.base import SearchResult, StoredResource
+
+TOP = "\U0010ffff"  # sorts after every character: the upper bound of a prefix range
+MAX_INCLUDED = 1000
+INDEX_TABLE = {
+    "token": "ix_token",
+    "string": "ix_string",
+    "date": "ix_date",
+    "number": "ix_number",
+    "quantity": "ix_quantity",
+    "reference": "ix_reference",
+    "uri": "ix_uri",
+}
+# Lower is more selective: the lowest-ranked positive clause drives the query.
+RANK = {"_id": 0, "reference": 1, "chain": 2, "token": 3, "has": 4, "string": 5, "uri": 6,
+        "quantity": 7, "number": 8, "date": 9, "_lastUpdated": 10}
+
+
+@dataclass
+class Condition:
+    sql: str  # a boolean expression over the level's alias
+    params: list[Any]
+    rank: int = 99
+    # when the condition can drive: "<alias>.rid IN (<driver_sql>)"
+    driver_sql: str | None = None
+    driver_params: list[Any] = field(default_factory=list)
+
+
+class SqlBuilder:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.dialect = store.dialect_obj
+        self.pids: dict[tuple[str, str], int] = store.pids
+        self._n = 0
+
+    def alias(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def pids_for(self, types: list[str], code: str) -> list[int]:
+        return [p for t in types if (p := self.pids.get((t, code))) is not None]
+
+    # -- one level -----------------------------------------------------------------------------
+    def level(self, query: SearchQuery, a: str) -> tuple[str, list[Any]]:
+        """WHERE-clause body (without 'WHERE') and params for resources matching ``query`` at alias ``a``."""
+        types = self.types_of(query)
+        conds = [self.condition(c, types, a) for c in query.clauses]
+        drivers = sorted((c for c in conds if c.driver_sql is not None), key=lambda c: c.rank)
+        parts: list[str] = []
+        params: list[Any] = []
+        driver = drivers[0] if drivers else None
+        if driver is not None:
+            parts.append(f"{a}.rid IN ({driver.driver_sql})")
+            params.extend(driver.driver_params)
+        for c in conds:
+            if c is driver:
+                continue
+            parts.append(c.sql)
+            params.extend(c.params)
+        # With a driver, stop the planner from scanning by type instead ('+' disables an index in SQLite).
+        plus = "+" if driver is not None and self.dialect.name == "sqlite" else ""
+        if len(types) == 1:
+            parts.append(f"{plus}{a}.type = ?")
+            params.append(types[0])
+        elif query.type is not None or query.types:
+            parts.append(f"{plus}{a}.type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        parts.append(f"{a}.deleted = 0")
+        return " AND ".join(parts), params
+
+    @staticmethod
+    def types_of(query: SearchQuery) -> list[str]:
+        if query.type is not None:
+            return [query.type]
+        if query.types:
+            return list(query.types)
+        return sorted(registry.spec.resource_types())
+
+    # -- clauses ---------------------------------------------------------------------------------
+    def condition(self, clause: Clause, types: list[str], a: str) -> Condition:
+        if clause.kind == "chain":
+            return self._chain(clause, types, a)
+        if clause.kind == "has":
+            return self._has(clause, types, a)
+        if clause.param == "_id":
+            return self._id(clause, a)
+        if clause.param == "_lastUpdated":
+            return self._last_updated(clause, a)
+        if clause.kind == "composite":
+            raise FhirError.of(400, "not-supported",
+                               f"composite search parameter '{clause.param}' is not supported yet", clause.param)
+        if clause.kind == "reference" and clause.modifier == "identifier":
+            pids = self.pids_for(types, clause.param + ":identifier")
+            table = "ix_token"
+        else:
+            pids = self.pids_for(types, clause.param)
+            table = INDEX_TABLE[clause.kind]
+        x = self.alias("x")
+        pid_sql, pid_params = _in(f"{x}.pid", pids)
+        if clause.modifier == "missing":
+            missing = clause.values[0].missing  # type: ignore[union-attr]
+            exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
+            return Condition(("NOT " if missing else "") + exists, pid_params)
+        negate = clause.modifier == "not"
+        ors: list[str] = []
+        params: list[Any] = []
+        for v in clause.values:
+            sql, p, neg = self._value(clause, v, x)
+            if neg:  # 'ne' on dates/numbers: matches resources with no equal value
+                negate = True
+            ors.append(sql)
+            params.extend(p)
+        where = f"{pid_sql} AND ({' OR '.join(ors)})" if len(ors) > 1 else f"{pid_sql} AND {ors[0]}"
+        all_params = pid_params + params
+        exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {where})"
+        if negate:
+            return Condition("NOT " + exists, all_params)
+        rank = RANK.get(clause.kind, 50)
+        if clause.kind == "token" and clause.modifier == "text":
+            rank = 8
+        return Condition(exists, all_params, rank, f"SELECT {x}.rid FROM {table} {x} WHERE {where}", all_params)
+
+    def _value(self, clause: Clause, v: Any, x: str) -> tuple[str, list[Any], bool]:
+        kind = clause.kind
+        if kind == "token" or (kind == "reference" and clause.modifier == "identifier"):
+            if isinstance(v, StringValue):  # :text
+                return (f"({x}.text LIKE ? ESCAPE '\\' OR {x}.text LIKE ? ESCAPE '\\')",
+                        [_like(v.text) + "%", "% " + _like(v.text) + "%"], False)
+            return _token_sql(v, x)
+        if kind == "string":
+            assert isinstance(v, StringValue)
+            if clause.modifier == "exact":
+                from gpbridge.search.parse import normalise
+
+                return f"({x}.norm = ? AND {x}.exact = ?)", [normalise(v.text), v.text], False
+            if clause.modifier == "contains":
+                return f"{x}.norm LIKE ? ESCAPE '\\'", ["%" + _like(v.text) + "%"], False
+            return f"({x}.norm >= ? AND {x}.norm < ?)", [v.text, v.text + TOP], False
+        if kind == "date":
+            assert isinstance(v, DateValue)
+            return _range_sql(v.prefix, f"{x}.lo", f"{x}.hi", v.lo, v.hi)
+        if kind in ("number", "quantity"):
+            assert isinstance(v, NumberValue | QuantityValue)
+            sql, p, neg = _point_sql(v.prefix, f"{x}.value", v.value, v.lo, v.hi)
+            if isinstance(v, QuantityValue):
+                if v.code is not None:
+                    sql += f" AND {x}.code = ?"
+                    p.append(v.code)
+                if v.system is not None:
+                    sql += f" AND {x}.system = ?"
+                    p.append(v.system)
+                sql = f"({sql})"
+            return sql, p, neg
+        if kind == "reference":
+            assert isinstance(v, ReferenceValue)
+            if v.url is not None:
+                return f"{x}.tid = ?", [v.url], False
+            if v.type is not None:
+                return f"({x}.tid = ? AND {x}.ttype = ?)", [v.id, v.type], False
+            return f"{x}.tid = ?", [v.id], False
+        if kind == "uri":
+            assert isinstance(v, UriValue)
+            if clause.modifier == "below":
+                return f"({x}.uri >= ? AND {x}.uri < ?)", [v.uri, v.uri + TOP], False
+            if clause.modifier == "above":
+                prefixes = _uri_prefixes(v.uri)
+                return f"{x}.uri IN ({','.join('?' * len(prefixes))})", prefixes, False
+            return f"{x}.uri = ?", [v.uri], False
+        raise bad_request(f"search parameter '{clause.param}' of type {kind} is not supported")
+
+    def _id(self, clause: Clause, a: str) -> Condition:
+        if clause.modifier == "missing":
+            return Condition("1 = 0" if clause.values[0].missing else "1 = 1", [])  # type: ignore[union-attr]
+        ids = [v.code for v in clause.values if isinstance(v, TokenValue) and v.code]
+        sql, params = _in(f"{a}.id", ids)
+        if clause.modifier == "not":
+            return Condition(f"NOT ({sql})", params)
+        return Condition(sql, params, RANK["_id"])
+
+    def _last_updated(self, clause: Clause, a: str) -> Condition:
+        if clause.modifier == "missing":
+            return Condition("1 = 0" if clause.values[0].missing else "1 = 1", [])  # type: ignore[union-attr]
+        ors, params = [], []
+        for v in clause.values:
+            assert isinstance(v, DateValue)
+            sql, p, neg = _point_range_sql(v.prefix, f"{a}.lu", v.lo, v.hi)
+            ors.append(f"NOT ({sql})" if neg else sql)
+            params.extend(p)
+        return Condition("(" + " OR ".join(ors) + ")", params)
+
+    def _chain(self, clause: Clause, types: list[str], a: str) -> Condition:
+        x = self.alias("x")
+        pids = self.pids_for(types, clause.param)
+        pid_sql, pid_params = _in(f"{x}.pid", pids)
+        ors, params = [], []
+        for sub in clause.values:
+            b = self.alias("b")
+            where, p = self.level(sub, b)
+            ors.append(f"({x}.ttype = ? AND {x}.tid IN (SELECT {b}.id FROM resource {b} WHERE {where}))")
+            params.extend([sub.type, *p])
+        where = f"{pid_sql} AND ({' OR '.join(ors)})"
+        all_params = pid_params + params
+        return Condition(
+            f"EXISTS (SELECT 1 FROM ix_reference {x} WHERE {x}.rid = {a}.rid AND {where})", all_params,
+            RANK["chain"], f"SELECT {x}.rid FROM ix_reference {x} WHERE {where}", all_params,
+        )
+
+    def _has(self, clause: Clause, types: list[str], a: str) -> Condition:
+        assert clause.has is not None
+        source_type, ref_param = clause.has
+        sub: SearchQuery = clause.values[0]
+        x, b = self.alias("x"), self.alias("b")
+        pid = self.pids.get((source_type, ref_param))
+        where, p = self.level(sub, b)
+        type_sql, type_params = _in(f"{x}.ttype", types)
+        inner = (f"SELECT {x}.tid FROM ix_reference {x} WHERE {x}.pid = ? AND {type_sql} "
+                 f"AND {x}.rid IN (SELECT {b}.rid FROM resource {b} WHERE {where})")
+        params = [pid, *type_params, *p]
+        return Condition(f"{a}.id IN ({inner})", params, RANK["has"])
+
+    # -- sorting --------------------------------------------------------------------------------
+    def order_by(self, query: SearchQuery, a: str) -> tuple[str, list[Any]]:
+        keys: list[str] = []
+        params: list[Any] = []
+        types = self.types_of(query)
+        for key in query.sort:
+            direction = " DESC" if key.descending else ""
+            if key.param == "_id":
+                keys.append(f"{a}.id{direction}")
+                continue
+            if key.param == "_lastUpdated":
+                keys.append(f"{a}.lu{direction}")
+                continue
+            definition = registry.param(types[0], key.param) or {}
+            kind = definition.get("type")
+            column = {"date": "hi" if key.descending else "lo", "string": "norm", "token": "code",
+                      "number": "value", "quantity": "value", "reference": "tid", "uri": "uri"}.get(kind or "")
+            if column is None:
+                raise bad_request(f"cannot sort by '{key.param}'", "_sort")
+            agg = "MAX" if key.descending else "MIN"
+            x = self.alias("s")
+            pid_sql, pid_params = _in(f"{x}.pid", self.pids_for(types, key.param))
+            expr = f"(SELECT {agg}({x}.{column}) FROM {INDEX_TABLE[kind]} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
+            keys.append(f"({expr} IS NULL), {expr}{direction}")  # resources without a value sort last
+            params.extend(pid_params + pid_params)
+        if not query.sort:
+            keys.append(f"{a}.lu")
+        keys.append(f"{a}.rid")
+        return ", ".join(keys), params
+
+
+# -- SQL fragments ----------------------------------------------------------------------------------
+def _in(column: str, values: list[Any]) -> tuple[str, list[Any]]:
+    if not values:
+        return "1 = 0", []
+    if len(values) == 1:
+        return f"{column} = ?", [values[0]]
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _token_sql(v: TokenValue, x: str) -> tuple[str, list[Any], bool]:
+    if v.code is None:
+        return f"{x}.system = ?", [v.system or ""], False
+    if v.system is None:
+        return f"{x}.code = ?", [v.code], False
+    return f"({x}.code = ? AND {x}.system = ?)", [v.code, v.system], False
+
+
+def _range_sql(prefix: str, lo_col: str, hi_col: str, qlo: float, qhi: float) -> tuple[str, list[Any], bool]:
+    """Range-valued index rows [lo, hi) against the search range [qlo, qhi), per FHIR prefixes."""
+    if prefix in ("eq", "ne"):
+        return f"({lo_col} >= ? AND {hi_col} <= ?)", [qlo, qhi], prefix == "ne"
+    if prefix == "gt":
+        return f"{hi_col} > ?", [qhi], False
+    if prefix == "lt":
+        return f"{lo_col} < ?", [qlo], False
+    if prefix == "ge":
+        return f"{hi_col} > ?", [qlo], False
+    if prefix == "le":
+        return f"{lo_col} < ?", [qhi], False
+    if prefix == "sa":
+        return f"{lo_col} >= ?", [qhi], False
+    if prefix == "eb":
+        return f"{hi_col} <= ?", [qlo], False
+    # ap: overlaps the search range widened by 10% of its distance from now (at least a day)
+    import time
+
+    gap = max(abs(time.time() - qlo) * 0.1, 86400.0)
+    return f"({lo_col} < ? AND {hi_col} > ?)", [qhi + gap, qlo - gap], False
+
+
+def _point_range_sql(prefix: str, col: str, qlo: float, qhi: float) -> tuple[str, list[Any], bool]:
+    """A point value (e.g. lastUpdated) against the search range [qlo, qhi)."""
+    if prefix in ("eq", "ne", "ap"):
+        return f"({col} >= ? AND {col} < ?)", [qlo, qhi], prefix == "ne"
+    if prefix in ("gt", "sa"):
+        return f"{col} >= ?", [qhi], False
+    if prefix in ("lt", "eb"):
+        return f"{col} < ?", [qlo], False
+    if prefix == "ge":
+        return f"{col} >= ?", [qlo], False
+    return f"{col} < ?", [qhi], False  # le
+
+
+def _point_sql(prefix: str, col: str, value: float, lo: float, hi: float) -> tuple[str, list[Any], bool]:
+    """A number/quantity value against the search value with its implicit precision range."""
+    if prefix in ("eq", "ne"):
+        return f"({col} >= ? AND {col} < ?)", [lo, hi], prefix == "ne"
+    if prefix in ("gt", "sa"):
+        return f"{col} > ?", [value], False
+    if prefix in ("lt", "eb"):
+        return f"{col} < ?", [value], False
+    if prefix == "ge":
+        return f"{col} >= ?", [value], False
+    if prefix == "le":
+        return f"{col} <= ?", [value], False
+    margin = abs(value) * 0.1  # ap: within 10%
+    return f"({col} >= ? AND {col} <= ?)", [value - margin, value + margin], False
+
+
+def _uri_prefixes(uri: str) -> list[str]:
+    out = [uri]
+    cut = uri.rstrip("/")
+    while "/" in cut and not cut.endswith(":/"):
+        cut = cut.rsplit("/", 1)[0]
+        if cut.endswith(":/") or cut.endswith(":"):
+            break
+        out.append(cut)
+    return out
+
+
+# -- execution ----------------------------------------------------------------------------------
+def execute(cur: Any, store: Any, query: SearchQuery) -> SearchResult:
+    d = store.dialect_obj
+    b = SqlBuilder(store)
+    where, params = b.level(query, "a")
+    total: int | None = None
+    if query.total != "none" or query.summary == "count":
+        cur.execute(d.sql(f"SELECT COUNT(*) FROM resource a WHERE {where}"), params)
+        total = cur.fetchone()[0]
+    if query.summary == "count" or query.count == 0 or total == 0:
+        return SearchResult([], total, [], list(query.ignored))
+    order, order_params = b.order_by(query, "a")
+    cur.execute(
+        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, {d.content_select.replace('h.', 'h.')} "
+              f"FROM resource a JOIN history h ON h.rid = a.rid AND h.version = a.version "
+              f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"),
+        [*params, *order_params, query.count, query.offset],
+    )
+    rows = cur.fetchall()
+    matches = [_stored(store, row) for row in rows]
+    included: list[StoredResource] = []
+    if query.include or query.revinclude:
+        included = _includes(cur, store, query, [(row[0], row[1], row[2]) for row in rows])
+    return SearchResult(matches, total, included, list(query.ignored))
+
+
+def _stored(store: Any, row: tuple) -> StoredResource:
+    _rid, type_, id_, version, last_updated, method, content = row
+    return StoredResource(type_, id_, version, last_updated, False, store.content_bytes(content), method)
+
+
+def _fetch(cur: Any, store: Any, where: str, params: list[Any]) -> list[tuple]:
+    d = store.dialect_obj
+    cur.execute(
+        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, {d.content_select} "
+              f"FROM resource a JOIN history h ON h.rid = a.rid AND h.version = a.version "
+              f"WHERE {where} AND a.deleted = 0"),
+        params,
+    )
+    return cur.fetchall()
+
+
+def _includes(cur: Any, store: Any, query: SearchQuery, page: list[tuple[int, str, str]]) -> list[StoredResource]:
+    d = store.dialect_obj
+    seen = {rid for rid, _, _ in page}
+    out: list[tuple] = []
+    frontier = page
+    first = True
+    while frontier and len(out) < MAX_INCLUDED:
+        found: list[tuple] = []
+        for inc in query.include:
+            if first or inc.iterate:
+                found.extend(_forward(cur, store, inc, frontier))
+        for inc in query.revinclude:
+            if first or inc.iterate:
+                found.extend(_reverse(cur, store, inc, frontier))
+        new = []
+        for row in found:
+            if row[0] not in seen:
+                seen.add(row[0])
+                new.append(row)
+        out.extend(new)
+        frontier = [(r[0], r[1], r[2]) for r in new]
+        first = False
+        if not any(i.iterate for i in (*query.include, *query.revinclude)):
+            break
+    del d
+    return [_stored(store, row) for row in out[:MAX_INCLUDED]]
+
+
+def _reference_pids(store: Any, type_: str, code: str) -> list[int]:
+    if code == "*":
+        return [store.pids[(type_, c)] for c, p in registry.params_for(type_).items()
+                if p["type"] == "reference" and (type_, c) in store.pids]
+    pid = store.pids.get((type_, code))
+    return [pid] if pid is not None else []
+
+
+def _forward(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, str]]) -> list[tuple]:
+    d = store.dialect_obj
+    by_type: dict[str, list[int]] = {}
+    for rid, type_, _ in frontier:
+        if inc.source_type in ("*", type_):
+            by_type.setdefault(type_, []).append(rid)
+    targets: set[tuple[str, str]] = set()
+    for type_, rids in by_type.items():
+        pids = _reference_pids(store, type_, inc.param)
+        if not pids:
+            continue
+        rid_sql, rid_params = _in("x.rid", rids)
+        pid_sql, pid_params = _in("x.pid", pids)
+        cur.execute(d.sql(f"SELECT x.ttype, x.tid FROM ix_reference x WHERE {rid_sql} AND {pid_sql}"),
+                    rid_params + pid_params)
+        for ttype, tid in cur.fetchall():
+            if ttype and (inc.target_type is None or inc.target_type == ttype):
+                targets.add((ttype, tid))
+    rows: list[tuple] = []
+    by_target: dict[str, list[str]] = {}
+    for ttype, tid in targets:
+        by_target.setdefault(ttype, []).append(tid)
+    for ttype, ids in by_target.items():
+        id_sql, id_params = _in("a.id", ids)
+        rows.extend(_fetch(cur, store, f"a.type = ? AND {id_sql}", [ttype, *id_params]))
+    return rows
+
+
+def _reverse(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, str]]) -> list[tuple]:
+    d = store.dialect_obj
+    pids = _reference_pids(store, inc.source_type, inc.param)
+    if not pids or inc.source_type == "*":
+        return []
+    by_type: dict[str, list[str]] = {}
+    for _rid, type_, id_ in frontier:
+        if inc.target_type in (None, type_):
+            by_type.setdefault(type_, []).append(id_)
+    rows: list[tuple] = []
+    pid_sql, pid_params = _in("x.pid", pids)
+    for type_, ids in by_type.items():
+        id_sql, id_params = _in("x.tid", ids)
+        where = (f"a.rid IN (SELECT x.rid FROM ix_reference x WHERE {pid_sql} AND x.ttype = ? AND {id_sql})")
+        rows.extend(_fetch(cur, store, where, [*pid_params, type_, *id_params]))
+    del d
+    return rows

@@ -1,0 +1,108 @@
+"""The one Store interface. Implementations: ``sqlite.SQLiteStore`` and ``postgres.PostgresStore``.
+
+The store knows FHIR resources as JSON and search as a parsed query tree; it knows nothing of
+HTTP. Every write happens inside a ``session()`` — one database transaction, all or nothing —
+so a transaction Bundle, a conditional update or an adapter import is atomic even if the
+process dies part-way (the database never commits a half-written session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gpbridge.search.query import SearchQuery
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """One version of a resource as stored.
+
+    ``content`` is the JSON (bytes) with ``meta.versionId`` and ``meta.lastUpdated`` already set
+    by the store; it is ``None`` for a deletion marker.
+    """
+
+    type: str
+    id: str
+    version: int
+    last_updated: str  # FHIR instant, e.g. 2026-11-25T14:13:04.123456+00:00
+    deleted: bool
+    content: bytes | None
+    method: str = "PUT"  # POST (created), PUT (updated), DELETE (history entry request method)
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    @property
+    def reference(self) -> str:
+        return f"{self.type}/{self.id}"
+
+
+@dataclass(slots=True)
+class WriteResult:
+    resource: StoredResource
+    created: bool = False  # a new resource (201) rather than a new version of one (200)
+    unchanged: bool = False  # a conditional create matched, or a no-op delete
+
+
+@dataclass(slots=True)
+class SearchResult:
+    matches: list[StoredResource]
+    total: int | None = None  # None when _total=none or not computed
+    included: list[StoredResource] = field(default_factory=list)
+    # search parameters the store ignored (unknown or unsupported); reported to the client
+    ignored: list[str] = field(default_factory=list)
+
+
+class StoreSession(Protocol):
+    """A write transaction. Reads and searches see the session's own writes."""
+
+    def read(self, type_: str, id_: str) -> StoredResource | None:
+        """The current version (a deletion marker when deleted), or None if it never existed."""
+
+    def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def create(self, resource: dict[str, Any], id_: str | None = None) -> WriteResult:
+        """Store a new resource; assigns a new id unless ``id_`` is given (create-on-update)."""
+
+    def update(self, type_: str, id_: str, resource: dict[str, Any], if_match: int | None = None) -> WriteResult:
+        """New version (or create when absent). ``if_match`` mismatch raises 412."""
+
+    def delete(self, type_: str, id_: str, if_match: int | None = None) -> WriteResult | None:
+        """Logical delete. None if there was nothing to delete (already deleted or absent)."""
+
+
+class Store(Protocol):
+    dialect: str  # "sqlite" | "postgresql"
+
+    def read(self, type_: str, id_: str) -> StoredResource:
+        """Current version. Raises FhirError 404 (unknown) or 410 (deleted)."""
+
+    def vread(self, type_: str, id_: str, version: int) -> StoredResource:
+        """One version. Raises 404 when absent; 410 when that version is a deletion."""
+
+    def history(
+        self,
+        type_: str | None = None,
+        id_: str | None = None,
+        since: str | None = None,
+        count: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[StoredResource], int]:
+        """Versions newest first (system, type or instance level) and the total count."""
+
+    def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def session(self) -> AbstractContextManager[StoreSession]:
+        """A write transaction: commits when the block exits normally, rolls back otherwise."""
+
+    def count(self, type_: str | None = None) -> int:
+        """Number of current (not deleted) resources."""
+
+    def bulk_load(self, resources: Iterator[dict[str, Any]], batch_size: int = 1000) -> int:
+        """Fast path for imports of plain resources with ids (create-or-update). Returns count."""
+
+    def close(self) -> None: ...

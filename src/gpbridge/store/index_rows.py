@@ -1,0 +1,94 @@
+"""Turn a resource's search index values into the rows of the ``ix_*`` tables.
+
+``search.extract`` says *what* a resource is findable by (per parameter code); this module says
+*where it goes*: integer ``pid``s, one tuple per row, duplicates removed by each table's key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpbridge.fhir import spec
+from gpbridge.search.extract import extractor_for
+
+# (table, columns) in the order IndexRowBuilder.rows returns them
+INDEX_TABLES: list[tuple[str, tuple[str, ...]]] = [
+    ("ix_token", ("rid", "pid", "system", "code", "text")),
+    ("ix_string", ("rid", "pid", "norm", "exact")),
+    ("ix_date", ("rid", "pid", "lo", "hi")),
+    ("ix_number", ("rid", "pid", "value")),
+    ("ix_quantity", ("rid", "pid", "system", "code", "value")),
+    ("ix_reference", ("rid", "pid", "ttype", "tid")),
+    ("ix_uri", ("rid", "pid", "uri")),
+]
+TABLE_FOR_KIND = {
+    "token": "ix_token",
+    "string": "ix_string",
+    "date": "ix_date",
+    "number": "ix_number",
+    "quantity": "ix_quantity",
+    "reference": "ix_reference",
+    "uri": "ix_uri",
+}
+
+# The pseudo-parameter holding a reference's ``identifier`` (for ``subject:identifier=...``).
+IDENTIFIER_SUFFIX = ":identifier"
+
+
+class IndexRowBuilder:
+    def __init__(self, pids: dict[tuple[str, str], int]) -> None:
+        self.pids = pids  # shared with the store; filled when the schema is loaded
+
+    @staticmethod
+    def all_param_keys() -> list[tuple[str, str]]:
+        keys: list[tuple[str, str]] = []
+        registry = spec.search_parameters()
+        for type_, params in sorted(registry.items()):
+            for code, definition in sorted(params.items()):
+                keys.append((type_, code))
+                if definition.get("type") == "reference":
+                    keys.append((type_, code + IDENTIFIER_SUFFIX))
+        return keys
+
+    def rows(self, type_: str, resource: dict[str, Any], rid: int) -> list[list[tuple]]:
+        """Rows per index table, in ``INDEX_TABLES`` order, each starting with ``rid``."""
+        values = extractor_for(type_).extract(resource)
+        pids = self.pids
+        tokens: dict[tuple, tuple] = {}
+        for param, system, code, text in values.tokens:
+            pid = pids.get((type_, param))
+            if pid is not None:
+                key = (pid, system or "", code or "")
+                if key not in tokens or (text and not tokens[key][4]):
+                    tokens[key] = (rid, pid, system or "", code or "", text)
+        strings = {
+            (pid, norm, exact)
+            for param, norm, exact in values.strings
+            if (pid := pids.get((type_, param))) is not None
+        }
+        dates = {(pid, lo, hi) for param, lo, hi in values.dates if (pid := pids.get((type_, param))) is not None}
+        numbers = {(pid, v) for param, v in values.numbers if (pid := pids.get((type_, param))) is not None}
+        quantities = {
+            (pid, system or "", code or "", v)
+            for param, system, code, v in values.quantities
+            if (pid := pids.get((type_, param))) is not None
+        }
+        refs = set()
+        for param, ttype, tid, url in values.references:
+            pid = pids.get((type_, param))
+            if pid is None:
+                continue
+            if url is not None:
+                refs.add((pid, ttype or "", url))
+            elif tid:
+                refs.add((pid, ttype or "", tid))
+        uris = {(pid, u) for param, u in values.uris if (pid := pids.get((type_, param))) is not None}
+        return [
+            list(tokens.values()),
+            [(rid, *r) for r in strings],
+            [(rid, *r) for r in dates],
+            [(rid, *r) for r in numbers],
+            [(rid, *r) for r in quantities],
+            [(rid, *r) for r in refs],
+            [(rid, *r) for r in uris],
+        ]

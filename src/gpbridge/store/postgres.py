@@ -1,0 +1,102 @@
+"""The production store: PostgreSQL through psycopg 3 and a psycopg_pool connection pool.
+
+Same tables and query shapes as SQLite (see ``store.sqlstore`` and ``search.sql``); what differs:
+resource JSON is JSONB, rids come from a sequence, rows read for update are locked
+(``FOR UPDATE``) so If-Match checks are race-free across connections, and large index flushes
+use COPY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from gpbridge.config import Settings
+from gpbridge.fhir.outcome import FhirError
+from gpbridge.store.dialect import POSTGRESQL
+from gpbridge.store.sqlstore import SqlStore
+
+COPY_THRESHOLD = 64  # rows; below this a pipelined executemany is as fast as COPY
+MIGRATION_LOCK = 7_411_322  # advisory lock id: one process migrates at a time
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgresql"
+    dialect_obj = POSTGRESQL
+    lock_clause = " FOR UPDATE OF r"
+    blocking_ok = False
+
+    def __init__(self, dsn: str, settings: Settings | None = None) -> None:
+        super().__init__(settings or Settings())
+        self.dsn = dsn
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=max(2, self.settings.pool_size), open=True,
+                                   kwargs={"autocommit": False})
+        self.migrate()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None) -> PostgresStore:
+        return cls(url, settings)
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[Any]:
+        with self.pool.connection() as conn:  # commits (or rolls back) when the block ends
+            with conn.cursor() as cur:
+                yield cur
+
+    @contextmanager
+    def _write_cursor(self) -> Iterator[Any]:
+        try:
+            with self.pool.connection() as conn:
+                with conn.cursor() as cur:
+                    yield cur
+        except psycopg.errors.UniqueViolation as exc:
+            raise FhirError.of(409, "conflict", f"a concurrent write created the same resource: {exc.diag.message_detail}") from None
+        except psycopg.errors.SerializationFailure:
+            raise FhirError.of(409, "transient", "the write conflicted with a concurrent one; retry it") from None
+
+    def migrate(self) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                conn.commit()
+                super().migrate()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                conn.commit()
+
+    def allocate_rids(self, cur: Any, n: int, floor: int) -> list[int]:
+        cur.execute("SELECT nextval('resource_rid_seq') FROM generate_series(1, %s)", (n,))
+        return [row[0] for row in cur.fetchall()]
+
+    def content_bytes(self, content: Any) -> bytes | None:
+        if content is None or isinstance(content, bytes):
+            return content
+        return content.encode()
+
+    def insert_rows(self, cur: Any, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
+        if len(rows) < COPY_THRESHOLD:
+            super().insert_rows(cur, table, cols, rows)
+            return
+        with cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def insert_history(self, cur: Any, rows: list[tuple]) -> None:
+        # JSONB takes text: hand the JSON over as str (bytes would be sent as bytea)
+        self.insert_rows(cur, "history", ("rid", "version", "lu", "last_updated", "method", "content"),
+                         [(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else r[5].decode()) for r in rows])
+
+    def drop_all(self) -> None:
+        """Remove every gpbridge table (tests use a fresh schema per run)."""
+        with self.pool.connection() as conn:
+            for table in ("ix_token", "ix_string", "ix_date", "ix_number", "ix_quantity", "ix_reference",
+                          "ix_uri", "ix_composite", "search_param", "history", "resource", "schema_version"):
+                conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+            conn.execute("DROP SEQUENCE IF EXISTS resource_rid_seq")
+
+    def close(self) -> None:
+        self.pool.close()

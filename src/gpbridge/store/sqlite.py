@@ -1,0 +1,109 @@
+"""The embedded default store: stdlib sqlite3 in WAL mode.
+
+One connection per thread (SQLite connections are not shared across threads); a write session
+takes the database's single write lock up front (BEGIN IMMEDIATE) so concurrent writers queue
+instead of failing half-way, and version checks inside it are race-free.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gpbridge.config import Settings
+from gpbridge.store.dialect import SQLITE
+from gpbridge.store.sqlstore import SqlStore
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` -> filesystem path."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return url[len("sqlite:///"):]
+
+
+class SQLiteStore(SqlStore):
+    dialect = "sqlite"
+    dialect_obj = SQLITE
+    blocking_ok = True  # statements are sub-millisecond: call inline rather than hop threads
+
+    def __init__(self, path: str, settings: Settings | None = None) -> None:
+        super().__init__(settings or Settings())
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.migrate()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None) -> SQLiteStore:
+        return cls(sqlite_path(url), settings)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            synchronous = self.settings.extra.get("sqlite_synchronous", "NORMAL")
+            for pragma in (
+                "journal_mode = WAL",
+                f"synchronous = {synchronous}",
+                "cache_size = -131072",
+                "temp_store = MEMORY",
+                "mmap_size = 1073741824",
+                "busy_timeout = 30000",
+            ):
+                conn.execute(f"PRAGMA {pragma}")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[Any]:
+        conn = self._conn()
+        cur = conn.cursor()
+        if conn.in_transaction:  # a read inside this thread's own write session
+            yield cur
+            return
+        cur.execute("BEGIN")  # one snapshot for the count and the page
+        try:
+            yield cur
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _write_cursor(self) -> Iterator[Any]:
+        conn = self._conn()
+        if conn.in_transaction:
+            raise RuntimeError("nested write session on one thread")
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def allocate_rids(self, cur: Any, n: int, floor: int) -> list[int]:
+        # Under BEGIN IMMEDIATE no other writer can take rids, so MAX(rid) is safe to extend.
+        cur.execute("SELECT COALESCE(MAX(rid), 0) FROM resource")
+        start = max(cur.fetchone()[0], floor) + 1
+        return list(range(start, start + n))
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
