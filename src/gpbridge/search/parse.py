@@ -8,7 +8,6 @@ client in the searchset — or rejected with 400 under ``Prefer: handling=strict
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from gpbridge.fhir.outcome import FhirError, Issue, bad_request, error
@@ -29,6 +28,7 @@ from gpbridge.search.query import (
     TokenValue,
     UriValue,
 )
+from gpbridge.search.text import normalise
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _NUMBER = re.compile(r"^[+-]?(\d+)(\.(\d+))?([eE][+-]?\d+)?$")
@@ -46,13 +46,6 @@ MODIFIERS = {
 }
 # Modifiers that are valid FHIR but need the terminology service (a later issue).
 TERMINOLOGY_MODIFIERS = {"in", "not-in", "below", "above", "of-type"}
-
-
-def normalise(text: str) -> str:
-    """Lower case, accents removed, whitespace collapsed: how string index rows are compared."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(stripped.lower().split())
 
 
 def split_values(raw: str) -> list[str]:

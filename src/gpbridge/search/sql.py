@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpbridge.fhir.outcome import FhirError, bad_request
+from gpbridge.fhir.outcome import bad_request
 from gpbridge.search import params as registry
 from gpbridge.search.query import (
     Clause,
+    CompositeValue,
     DateValue,
     Include,
-    MissingValue,
     NumberValue,
     QuantityValue,
     ReferenceValue,
@@ -33,6 +33,7 @@ from gpbridge.search.query import (
     TokenValue,
     UriValue,
 )
+from gpbridge.search.text import normalise
 from gpbridge.store.base import SearchResult, StoredResource
 
 TOP = "\U0010ffff"  # sorts after every character: the upper bound of a prefix range
@@ -45,6 +46,7 @@ INDEX_TABLE = {
     "quantity": "ix_quantity",
     "reference": "ix_reference",
     "uri": "ix_uri",
+    "composite": "ix_composite",
 }
 # Lower is more selective: the lowest-ranked positive clause drives the query.
 RANK = {"_id": 0, "reference": 1, "chain": 2, "token": 3, "has": 4, "string": 5, "uri": 6,
@@ -121,9 +123,6 @@ class SqlBuilder:
             return self._id(clause, a)
         if clause.param == "_lastUpdated":
             return self._last_updated(clause, a)
-        if clause.kind == "composite":
-            raise FhirError.of(400, "not-supported",
-                               f"composite search parameter '{clause.param}' is not supported yet", clause.param)
         if clause.kind == "reference" and clause.modifier == "identifier":
             pids = self.pids_for(types, clause.param + ":identifier")
             table = "ix_token"
@@ -165,8 +164,6 @@ class SqlBuilder:
         if kind == "string":
             assert isinstance(v, StringValue)
             if clause.modifier == "exact":
-                from gpbridge.search.parse import normalise
-
                 return f"({x}.norm = ? AND {x}.exact = ?)", [normalise(v.text), v.text], False
             if clause.modifier == "contains":
                 return f"{x}.norm LIKE ? ESCAPE '\\'", ["%" + _like(v.text) + "%"], False
@@ -193,6 +190,9 @@ class SqlBuilder:
             if v.type is not None:
                 return f"({x}.tid = ? AND {x}.ttype = ?)", [v.id, v.type], False
             return f"{x}.tid = ?", [v.id], False
+        if kind == "composite":
+            assert isinstance(v, CompositeValue)
+            return _composite_sql(v, x)
         if kind == "uri":
             assert isinstance(v, UriValue)
             if clause.modifier == "below":
@@ -303,6 +303,53 @@ def _token_sql(v: TokenValue, x: str) -> tuple[str, list[Any], bool]:
     if v.system is None:
         return f"{x}.code = ?", [v.code], False
     return f"({x}.code = ? AND {x}.system = ?)", [v.code, v.system], False
+
+
+def _composite_sql(v: CompositeValue, x: str) -> tuple[str, list[Any], bool]:
+    """First component (a token) on system1/code1; the second by its type on the *2 columns."""
+    first, second = v.parts[0], v.parts[1] if len(v.parts) > 1 else None
+    parts: list[str] = []
+    params: list[Any] = []
+    if isinstance(first, TokenValue):
+        if first.code is not None:
+            parts.append(f"{x}.code1 = ?")
+            params.append(first.code)
+        if first.system is not None:
+            parts.append(f"{x}.system1 = ?")
+            params.append(first.system)
+    negate = False
+    if isinstance(second, TokenValue):
+        if second.code is not None:
+            parts.append(f"{x}.code2 = ?")
+            params.append(second.code)
+        if second.system is not None:
+            parts.append(f"{x}.system2 = ?")
+            params.append(second.system)
+    elif isinstance(second, NumberValue | QuantityValue):
+        sql, p, negate = _point_sql(second.prefix, f"{x}.lo2", second.value, second.lo, second.hi)
+        parts.append(sql)
+        params.extend(p)
+        if isinstance(second, QuantityValue):
+            if second.code is not None:
+                parts.append(f"{x}.code2 = ?")
+                params.append(second.code)
+            if second.system is not None:
+                parts.append(f"{x}.system2 = ?")
+                params.append(second.system)
+    elif isinstance(second, DateValue):
+        sql, p, negate = _range_sql(second.prefix, f"{x}.lo2", f"{x}.hi2", second.lo, second.hi)
+        parts.append(sql)
+        params.extend(p)
+    elif isinstance(second, StringValue):
+        parts.append(f"({x}.text2 >= ? AND {x}.text2 < ?)")
+        params.extend([second.text, second.text + TOP])
+    elif isinstance(second, ReferenceValue):
+        parts.append(f"{x}.code2 = ?")
+        params.append(second.url or second.id)
+    elif isinstance(second, UriValue):
+        parts.append(f"{x}.text2 = ?")
+        params.append(second.uri)
+    return "(" + " AND ".join(parts or ["1 = 1"]) + ")", params, negate
 
 
 def _range_sql(prefix: str, lo_col: str, hi_col: str, qlo: float, qhi: float) -> tuple[str, list[Any], bool]:

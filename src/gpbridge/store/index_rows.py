@@ -10,6 +10,7 @@ from typing import Any
 
 from gpbridge.fhir import spec
 from gpbridge.search.extract import extractor_for
+from gpbridge.search.text import normalise
 
 # (table, columns) in the order IndexRowBuilder.rows returns them
 INDEX_TABLES: list[tuple[str, tuple[str, ...]]] = [
@@ -20,6 +21,7 @@ INDEX_TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("ix_quantity", ("rid", "pid", "system", "code", "value")),
     ("ix_reference", ("rid", "pid", "ttype", "tid")),
     ("ix_uri", ("rid", "pid", "uri")),
+    ("ix_composite", ("rid", "pid", "system1", "code1", "system2", "code2", "lo2", "hi2", "text2")),
 ]
 TABLE_FOR_KIND = {
     "token": "ix_token",
@@ -29,6 +31,7 @@ TABLE_FOR_KIND = {
     "quantity": "ix_quantity",
     "reference": "ix_reference",
     "uri": "ix_uri",
+    "composite": "ix_composite",
 }
 
 # The pseudo-parameter holding a reference's ``identifier`` (for ``subject:identifier=...``).
@@ -60,7 +63,7 @@ class IndexRowBuilder:
             if pid is not None:
                 key = (pid, system or "", code or "")
                 if key not in tokens or (text and not tokens[key][4]):
-                    tokens[key] = (rid, pid, system or "", code or "", text)
+                    tokens[key] = (rid, pid, system or "", code or "", normalise(text) if text else None)
         strings = {
             (pid, norm, exact)
             for param, norm, exact in values.strings
@@ -91,4 +94,41 @@ class IndexRowBuilder:
             [(rid, *r) for r in quantities],
             [(rid, *r) for r in refs],
             [(rid, *r) for r in uris],
+            _composites(pids, type_, values.composites, rid),
         ]
+
+
+def composite_rows(pids: dict[tuple[str, str], int], type_: str, resource: dict[str, Any], rid: int) -> list[tuple]:
+    """Only the composite rows of a resource (used when upgrading a database to schema v2)."""
+    return _composites(pids, type_, extractor_for(type_).extract(resource).composites, rid)
+
+
+def _composites(pids: dict[tuple[str, str], int], type_: str, composites: list[tuple], rid: int) -> list[tuple]:
+    """(param, (system, code), (kind, ...)) -> ix_composite rows; the second value by its kind."""
+    rows: dict[tuple, None] = {}
+    for param, first, second in composites:
+        pid = pids.get((type_, param))
+        if pid is None or not first or first[1] is None:
+            continue
+        kind = second[0]
+        system2 = code2 = text2 = ""
+        lo2 = hi2 = 0.0
+        if kind == "token":
+            system2, code2 = second[1] or "", second[2] or ""
+        elif kind == "quantity":
+            system2, code2, lo2 = second[1] or "", second[2] or "", float(second[3])
+            hi2 = lo2
+        elif kind == "number":
+            lo2 = hi2 = float(second[1])
+        elif kind == "date":
+            lo2, hi2 = second[1], second[2]
+        elif kind == "string":
+            text2 = second[1]
+        elif kind == "reference":
+            system2, code2 = second[1] or "", second[3] or second[2] or ""
+        elif kind == "uri":
+            text2 = second[1]
+        else:
+            continue  # three-part composites: not indexed
+        rows[(rid, pid, first[0] or "", first[1], system2, code2, lo2, hi2, text2)] = None
+    return list(rows)

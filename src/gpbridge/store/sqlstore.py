@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ from gpbridge.store.base import SearchResult, StoredResource, WriteResult
 from gpbridge.store.dialect import Dialect
 from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SELECT_CURRENT = (
     "SELECT r.rid, r.version, r.deleted, h.last_updated, h.method, {content} "
     "FROM resource r JOIN history h ON h.rid = r.rid AND h.version = r.version "
@@ -35,8 +36,10 @@ _SELECT_CURRENT = (
 
 def now_instant() -> tuple[float, str]:
     """The current time as (epoch seconds, FHIR instant with microseconds, UTC)."""
-    ts = time.time()
-    return ts, datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+    # Whole microseconds, so the float and the instant text round-trip exactly (``_since``).
+    micros = time.time_ns() // 1000
+    instant = (EPOCH + timedelta(microseconds=micros)).isoformat(timespec="microseconds")
+    return micros / 1e6, instant
 
 
 def parse_instant(value: str) -> float:
@@ -270,7 +273,7 @@ class SqlStore:
             cur.execute(migrations.schema_version_ddl(d))
             cur.execute("SELECT MAX(version) FROM schema_version")
             current = cur.fetchone()[0] or 0
-        for m in migrations.MIGRATIONS:
+        for m in migrations.migrations():
             if m.version <= current:
                 continue
             with self._write_cursor() as cur:
@@ -287,26 +290,26 @@ class SqlStore:
             cur.execute("SELECT MAX(version) FROM schema_version")
             return cur.fetchone()[0] or 0
 
-    def _load_search_params(self) -> None:
-        """Give every (type, parameter) of the registry an integer pid, once."""
-        wanted = self.index_builder.all_param_keys()
+    def _load_search_params_with(self, cur: Any) -> None:
+        """Inside a migration's transaction: make sure every registry parameter has a pid."""
         d = self.dialect_obj
-        with self._read_cursor() as cur:
+        cur.execute("SELECT type, code, pid FROM search_param")
+        known = {(t, c): p for t, c, p in cur.fetchall()}
+        missing = [k for k in self.index_builder.all_param_keys() if k not in known]
+        if missing:
+            cur.execute("SELECT COALESCE(MAX(pid), 0) FROM search_param")
+            start = cur.fetchone()[0]
+            cur.executemany(d.sql("INSERT INTO search_param (pid, type, code) VALUES (?, ?, ?)"),
+                            [(start + n + 1, t, c) for n, (t, c) in enumerate(missing)])
             cur.execute("SELECT type, code, pid FROM search_param")
             known = {(t, c): p for t, c, p in cur.fetchall()}
-        missing = [k for k in wanted if k not in known]
-        if missing:
-            with self._write_cursor() as cur:
-                cur.execute("SELECT COALESCE(MAX(pid), 0) FROM search_param")
-                start = cur.fetchone()[0]
-                cur.executemany(
-                    d.sql("INSERT INTO search_param (pid, type, code) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
-                    [(start + n + 1, t, c) for n, (t, c) in enumerate(missing)],
-                )
-                cur.execute("SELECT type, code, pid FROM search_param")
-                known = {(t, c): p for t, c, p in cur.fetchall()}
         self.pids.clear()
         self.pids.update(known)
+
+    def _load_search_params(self) -> None:
+        """Give every (type, parameter) of the registry an integer pid, once."""
+        with self._write_cursor() as cur:
+            self._load_search_params_with(cur)
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, type_: str, id_: str) -> StoredResource:
@@ -348,7 +351,7 @@ class SqlStore:
             where.append("r.id = ?")
             params.append(id_)
         if since is not None:
-            where.append("h.lu > ?")
+            where.append("h.lu >= ?")  # R4: versions created at or after the instant
             params.append(parse_instant(since) if isinstance(since, str) else float(since))
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         base = " FROM history h JOIN resource r ON r.rid = h.rid" + clause

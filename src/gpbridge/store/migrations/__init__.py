@@ -93,13 +93,27 @@ def _v1(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [
-    Migration(1, "resources, history and search index tables", _v1),
-]
+def _all() -> list[Migration]:
+    # Later versions live in their own modules (one idea each); imported here to keep the order in one place.
+    from gpbridge.store.migrations import v2_composites
+
+    return [
+        Migration(1, "resources, history and search index tables", _v1),
+        v2_composites.MIGRATION,
+    ]
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migrations() -> list[Migration]:
+    if not MIGRATIONS:
+        MIGRATIONS.extend(_all())
+    return MIGRATIONS
 
 
 def latest_version() -> int:
-    return MIGRATIONS[-1].version
+    return migrations()[-1].version
 
 
 def schema_version_ddl(d: Dialect) -> str:

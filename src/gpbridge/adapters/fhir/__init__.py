@@ -1,0 +1,1 @@
+"""FHIR JSON in: resources, Bundles and NDJSON files, streamed into the transaction path."""
