@@ -40,8 +40,12 @@ class Settings:
     var_dir: str = "var"
     #: Test-only: the PostgreSQL DSN the store suite runs against (set by .ci/run).
     test_postgres: str = ""
-    #: Server worker processes for ``serve`` (1 keeps SQLite simple; more use SO_REUSEPORT).
+    #: Server worker processes for ``serve``; each opens its own connections (SQLite WAL allows
+    #: concurrent readers; writers queue on the database's write lock).
     workers: int = 1
+    #: SQLite ``synchronous`` pragma. NORMAL (default) in WAL mode never loses or half-applies a
+    #: committed transaction when the *process* dies; FULL also survives power loss, at a cost per commit.
+    sqlite_synchronous: str = "NORMAL"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

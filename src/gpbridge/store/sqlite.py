@@ -49,7 +49,9 @@ class SQLiteStore(SqlStore):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            synchronous = self.settings.extra.get("sqlite_synchronous", "NORMAL")
+            synchronous = self.settings.sqlite_synchronous.upper()
+            if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+                raise ValueError(f"GPBRIDGE_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
             for pragma in (
                 "journal_mode = WAL",
                 f"synchronous = {synchronous}",

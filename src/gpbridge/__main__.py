@@ -1,0 +1,5 @@
+"""``python -m gpbridge`` is the ``gpbridge`` command."""
+
+from gpbridge.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""The ASGI app: ``create_app(settings, store)`` wires routes to the FHIR base ``/fhir``.
+
+Routing knows nothing of storage: route modules call the security gate and ``store.interactions``;
+the app only owns the store's lifetime when it opened the store itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gpbridge.api import errors
+from gpbridge.api.context import FHIR_PREFIX, Api
+from gpbridge.api.errors import Endpoint
+from gpbridge.api.routes import history, instance, metadata, system
+from gpbridge.api.routes import type as type_routes
+from gpbridge.config import Settings
+from gpbridge.fhir.outcome import FhirError
+from gpbridge.security.audit import AuditSink, NullAuditSink
+from gpbridge.store import open_store
+from gpbridge.store.base import Store
+
+log = logging.getLogger("gpbridge.api")
+
+
+class _TypeSegment(Convertor[str]):
+    """A resource-type path segment: capitalised, so ``metadata`` or ``_history`` never match."""
+
+    regex = "[A-Z][A-Za-z]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _IdSegment(_TypeSegment):
+    """An id segment: anything but ``_history``/``_search``/``$op``; bad ids still reach the route
+    and get a 400 that names the problem."""
+
+    regex = "[^/_$][^/]*"
+
+
+register_url_convertor("fhirtype", _TypeSegment())
+register_url_convertor("fhirid", _IdSegment())
+
+
+def by_method(**handlers: Endpoint) -> tuple[Endpoint, list[str]]:
+    """One route per path, dispatching on the method: fewer routes for the router to scan."""
+    table = {method.upper(): handler for method, handler in handlers.items()}
+
+    async def dispatch(request: Request) -> Response:
+        return await table[request.method if request.method != "HEAD" else "GET"](request)
+
+    return dispatch, list(table)
+
+
+def _route(path: str, **handlers: Endpoint) -> Route:
+    endpoint, methods = by_method(**handlers)
+    return Route(path, endpoint, methods=methods)
+
+
+def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
+    # Typed segments make the patterns disjoint, so the hot routes (instance and type level)
+    # can come first and order never changes which route a URL reaches.
+    p = prefix
+    type_, id_ = "{type:fhirtype}", "{id:fhirid}"
+    return [
+        _route(
+            f"{p}/{type_}/{id_}",
+            get=instance.read,
+            put=instance.update,
+            patch=instance.patch,
+            delete=instance.delete,
+        ),
+        _route(
+            f"{p}/{type_}",
+            get=type_routes.search_get,
+            post=type_routes.create,
+            put=type_routes.conditional_update,
+            patch=type_routes.conditional_patch,
+            delete=type_routes.conditional_delete,
+        ),
+        _route(f"{p}", get=system.search_get, post=system.bundle),
+        _route(f"{p}/", get=system.search_get, post=system.bundle),
+        _route(f"{p}/{type_}/_search", get=type_routes.search_get, post=type_routes.search_post),
+        _route(f"{p}/{type_}/{id_}/_history/{{vid}}", get=instance.vread),
+        _route(f"{p}/{type_}/{id_}/_history", get=history.instance_history),
+        _route(f"{p}/{type_}/_history", get=history.type_history),
+        _route(f"{p}/_history", get=history.system_history),
+        _route(f"{p}/_search", post=system.search_post),
+        _route(f"{p}/metadata", get=metadata.metadata),
+    ]
+
+
+def create_app(
+    settings: Settings, store: Store | None = None, *, audit: AuditSink | None = None
+) -> Starlette:
+    """The FHIR REST API. Opens ``settings.database`` when no store is given, and then closes it
+    on shutdown; a store passed in belongs to the caller."""
+    owned = store is None
+    if store is None:
+        store = open_store(settings.database, settings)
+    api = Api(
+        settings=settings,
+        store=store,
+        audit=audit or NullAuditSink(),
+        inline=bool(getattr(store, "blocking_ok", False)),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.insecure_dev:
+            log.warning("insecure_dev is on: the security policy allows every request")
+        try:
+            yield
+        finally:
+            if owned:
+                api.store.close()
+
+    app = Starlette(
+        routes=routes(),
+        exception_handlers={
+            HTTPException: errors.http_exception,
+            FhirError: errors.fhir_error,
+            Exception: errors.unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.api = api
+    return app

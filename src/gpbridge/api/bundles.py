@@ -1,0 +1,138 @@
+"""Searchset and history Bundles, with paging links built from what the query understood.
+
+Stored resources are embedded as ``orjson.Fragment`` — the stored bytes go out unparsed — unless
+``_summary``/``_elements`` ask for a subset.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from gpbridge.api.elements import subset, wants_subset
+from gpbridge.fhir.outcome import operation_outcome, warning
+from gpbridge.search.query import SearchQuery
+from gpbridge.store.base import SearchResult, StoredResource
+
+
+def page_links(
+    url: str,
+    params: list[tuple[str, str]],
+    *,
+    count: int,
+    offset: int,
+    total: int | None,
+    page_len: int,
+) -> list[dict[str, str]]:
+    """self/first/previous/next/last links; ``url`` is absolute, ``params`` exclude paging."""
+
+    def link(relation: str, at: int) -> dict[str, str]:
+        paging = [("_count", str(count))] + ([("_offset", str(at))] if at else [])
+        query = urlencode([*params, *paging], quote_via=quote, safe=":/|,$")
+        return {"relation": relation, "url": f"{url}?{query}"}
+
+    links = [link("self", offset), link("first", 0)]
+    if offset > 0 and count > 0:
+        links.append(link("previous", max(0, offset - count)))
+    if count > 0:
+        more = offset + count < total if total is not None else page_len >= count
+        if more:
+            links.append(link("next", offset + count))
+        if total is not None:
+            links.append(link("last", max(total - 1, 0) // count * count))
+    return links
+
+
+def searchset(query: SearchQuery, result: SearchResult, base: str, url: str) -> dict[str, Any]:
+    params = list(query.raw)
+    if query.total != "accurate":
+        params.append(("_total", query.total))
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset"}
+    if result.total is not None and query.total != "none":
+        bundle["total"] = result.total
+    bundle["link"] = page_links(
+        url, params, count=query.count, offset=query.offset, total=result.total, page_len=len(result.matches)
+    )
+    entries: list[dict[str, Any]] = []
+    if query.summary != "count":
+        for stored in result.matches:
+            entries.append(_search_entry(stored, base, "match", query))
+        for stored in result.included:
+            entries.append(_search_entry(stored, base, "include", query))
+    ignored = [*query.ignored, *(p for p in result.ignored if p not in query.ignored)]
+    if ignored:
+        issues = [
+            warning("not-supported", f"Search parameter '{p}' was not understood and was ignored", p)
+            for p in ignored
+        ]
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": operation_outcome(issues),
+                "search": {"mode": "outcome"},
+            }
+        )
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def _search_entry(stored: StoredResource, base: str, mode: str, query: SearchQuery) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{base}/{stored.type}/{stored.id}",
+        "resource": embed(stored, query.summary, query.elements),
+        "search": {"mode": mode},
+    }
+
+
+def embed(stored: StoredResource, summary: str | None = None, elements: list[str] | None = None) -> Any:
+    content = stored.content or b"{}"
+    if wants_subset(summary, elements or []):
+        return subset(content, stored.type, summary, elements or [])
+    return orjson.Fragment(content)
+
+
+def history_bundle(
+    versions: list[StoredResource],
+    total: int,
+    base: str,
+    url: str,
+    params: list[tuple[str, str]],
+    *,
+    count: int,
+    offset: int,
+) -> dict[str, Any]:
+    entries = [_history_entry(v, base) for v in versions]
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "history",
+        "total": total,
+        "link": page_links(url, params, count=count, offset=offset, total=total, page_len=len(versions)),
+    }
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+_STATUS = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}
+
+
+def _history_entry(version: StoredResource, base: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"fullUrl": f"{base}/{version.type}/{version.id}"}
+    if not version.deleted and version.content is not None:
+        entry["resource"] = orjson.Fragment(version.content)
+    method = version.method if version.method in _STATUS else ("DELETE" if version.deleted else "PUT")
+    entry["request"] = {
+        "method": method,
+        "url": version.type if method == "POST" else f"{version.type}/{version.id}",
+    }
+    entry["response"] = {
+        "status": _STATUS[method],
+        "etag": version.etag,
+        "lastModified": version.last_updated,
+    }
+    return entry

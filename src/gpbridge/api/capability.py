@@ -1,0 +1,118 @@
+"""The CapabilityStatement, generated from what is really there: the resource types and search
+parameters of the spec registry, the interactions the route modules declare, and the
+``$operations`` modules under ``api.operations``. Nothing is listed by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from datetime import UTC, datetime
+from typing import Any
+
+from gpbridge import __version__
+from gpbridge.api.routes import history, instance, system
+from gpbridge.api.routes import type as type_routes
+from gpbridge.fhir import spec
+from gpbridge.search.params import UNSUPPORTED_PARAMETERS
+
+TYPE_INTERACTIONS = (
+    *instance.TYPE_INTERACTIONS,
+    *type_routes.TYPE_INTERACTIONS,
+    *history.TYPE_INTERACTIONS,
+)
+SYSTEM_INTERACTIONS = (*system.SYSTEM_INTERACTIONS, *history.SYSTEM_INTERACTIONS)
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+
+
+def capability_statement(base: str) -> dict[str, Any]:
+    types = sorted(spec.resource_types())
+    revincludes = _revincludes(types)
+    operations = list(_operations())
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "resource": [_resource(t, revincludes.get(t, []), operations) for t in types],
+        "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS],
+        "searchParam": _search_params("Resource"),
+    }
+    system_ops = [_operation_entry(op) for op in operations if op.get("system")]
+    if system_ops:
+        rest["operation"] = system_ops
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(UTC).date().isoformat(),
+        "publisher": "gpbridge",
+        "kind": "instance",
+        "software": {"name": "gpbridge", "version": __version__},
+        "implementation": {"description": "gpbridge FHIR R4 server", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [rest],
+    }
+
+
+def _resource(type_: str, revincludes: list[str], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    params = _search_params(type_)
+    entry: dict[str, Any] = {
+        "type": type_,
+        "profile": CORE + type_,
+        "interaction": [{"code": c} for c in TYPE_INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-match",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "referencePolicy": ["literal"],
+        "searchInclude": [f"{type_}:{p['name']}" for p in params if p["type"] == "reference"],
+        "searchRevInclude": revincludes,
+        "searchParam": params,
+    }
+    ops = [_operation_entry(op) for op in operations if type_ in op.get("types", ())]
+    if ops:
+        entry["operation"] = ops
+    return entry
+
+
+def _search_params(type_: str) -> list[dict[str, Any]]:
+    out = []
+    for code, definition in sorted(spec.search_parameters_for(type_).items()):
+        if code in UNSUPPORTED_PARAMETERS or definition.get("type") == "special":
+            continue
+        param = {"name": code, "type": definition["type"]}
+        if definition.get("url"):
+            param["definition"] = definition["url"]
+        out.append(param)
+    return out
+
+
+def _revincludes(types: list[str]) -> dict[str, list[str]]:
+    """For each type, the ``Source:param`` references that can point at it."""
+    out: dict[str, list[str]] = {}
+    for source in types:
+        for code, definition in spec.search_parameters_for(source).items():
+            if definition.get("type") != "reference":
+                continue
+            for target in definition.get("targets") or ():
+                out.setdefault(target, []).append(f"{source}:{code}")
+    return out
+
+
+def _operations() -> list[dict[str, Any]]:
+    """``OPERATION`` dicts of the modules in ``api.operations`` (see its docstring)."""
+    from gpbridge.api import operations as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        definition = getattr(module, "OPERATION", None)
+        if isinstance(definition, dict):
+            found.append(definition)
+    return found
+
+
+def _operation_entry(op: dict[str, Any]) -> dict[str, Any]:
+    return {"name": op["name"], "definition": op["definition"]}

@@ -1,0 +1,63 @@
+"""History: ``[base]/_history``, ``[base]/[type]/_history`` and ``[base]/[type]/[id]/_history``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gpbridge.api.bundles import history_bundle
+from gpbridge.api.context import Api, base_url, gate
+from gpbridge.api.errors import fhir_endpoint
+from gpbridge.api.responses import json_response
+from gpbridge.fhir.outcome import bad_request
+from gpbridge.store import interactions as ops
+
+TYPE_INTERACTIONS = ("history-instance", "history-type")
+SYSTEM_INTERACTIONS = ("history-system",)
+
+
+@fhir_endpoint
+async def system_history(request: Request) -> Response:
+    api, _ = gate(request, "history")
+    return await _history(request, api, None, None)
+
+
+@fhir_endpoint
+async def type_history(request: Request) -> Response:
+    type_ = request.path_params["type"]
+    api, _ = gate(request, "history", type_)
+    return await _history(request, api, type_, None)
+
+
+@fhir_endpoint
+async def instance_history(request: Request) -> Response:
+    type_, id_ = request.path_params["type"], request.path_params["id"]
+    api, _ = gate(request, "history", type_, id_)
+    ops.check_id(id_)
+    return await _history(request, api, type_, id_)
+
+
+async def _history(request: Request, api: Api, type_: str | None, id_: str | None) -> Response:
+    params = request.query_params
+    settings = api.settings
+    count = _int(params.get("_count"), "_count", settings.default_page_size)
+    count = min(count, settings.max_page_size)
+    offset = _int(params.get("_offset"), "_offset", 0)
+    since = params.get("_since") or None
+    if "_at" in params:
+        raise bad_request("_at is not supported on history; use _since", "_at", code="not-supported")
+    versions, total = await api.call(api.store.history, type_, id_, since, count, offset)
+    base = base_url(request, settings)
+    url = "/".join(p for p in (base, type_, id_, "_history") if p)
+    kept = [("_since", since)] if since else []
+    return json_response(
+        request, history_bundle(versions, total, base, url, kept, count=count, offset=offset)
+    )
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if not value.isdigit():
+        raise bad_request(f"{name} must be a non-negative integer, not '{value}'", name)
+    return int(value)

@@ -1,0 +1,375 @@
+"""FHIR interaction semantics on a ``StoreSession``, shared by the REST API, transaction Bundles
+and the adapters (https://hl7.org/fhir/R4/http.html).
+
+Nothing here knows HTTP: callers pass parsed resources, ids, versions and search criteria and get
+``WriteResult``s back, or a ``FhirError`` carrying the status and OperationOutcome issues.
+Every write passes through ``validate_for_write`` — the one hook where structure checking (and,
+later, the full profile validator) runs — so REST, HL7 v2, GP2GP and CSV writes are checked alike.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jsonpatch
+import jsonpointer
+import orjson
+
+from gpbridge.config import Settings
+from gpbridge.fhir.outcome import (
+    FhirError,
+    Issue,
+    bad_request,
+    conflict,
+    error,
+    gone,
+    not_found,
+    precondition_failed,
+    unprocessable,
+)
+from gpbridge.search.query import SearchQuery
+from gpbridge.store.base import StoredResource, StoreSession, WriteResult
+
+# FHIR R4 id datatype: https://hl7.org/fhir/R4/datatypes.html#id
+ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
+_TYPE_PATTERN = re.compile(r"[A-Z][A-Za-z]{1,63}\Z")
+_ETAG = re.compile(r'\s*(?:W/)?"?([0-9]+)"?\s*\Z')
+
+Criteria = str | list[tuple[str, str]]
+
+
+# -- the write-path hook ----------------------------------------------------------------------
+
+
+def validate_for_write(
+    resource: dict[str, Any], settings: Settings, expected_type: str | None = None
+) -> list[Issue]:
+    """Check a resource about to be stored. Raises on errors; returns warnings to report.
+
+    Structural errors (unknown elements, wrong types, cardinality) are 400, as for malformed input.
+    The profile validator (``fhir.validate``, a later issue) plugs in below and reports 422.
+    """
+    type_ = resource_type_of(resource, expected_type)
+    if "id" in resource:
+        check_id(resource["id"], f"{type_}.id")
+    if settings.validation == "off":
+        return []
+    issues: list[Issue] = []
+    checker = _structure_checker()
+    if checker is not None:
+        issues.extend(checker(resource, expected_type or type_))
+    if _has_errors(issues):
+        if settings.validation == "strict":
+            raise FhirError(400, issues)
+        return [_as_warning(i) for i in issues]
+    profile_validator = _profile_validator()
+    if profile_validator is not None:
+        found = profile_validator(resource, settings)
+        if _has_errors(found) and settings.validation == "strict":
+            raise unprocessable(found)
+        issues.extend(found if not _has_errors(found) else [_as_warning(i) for i in found])
+    return issues
+
+
+@cache
+def _structure_checker() -> Callable[..., list[Issue]] | None:
+    # Imported lazily: fhir.structure is built alongside this module and may be absent.
+    try:
+        from gpbridge.fhir.structure import check_resource
+    except ImportError:
+        return None
+    return check_resource
+
+
+@cache
+def _profile_validator() -> Callable[[dict[str, Any], Settings], list[Issue]] | None:
+    try:
+        from gpbridge.fhir.validate import validate_resource  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return validate_resource  # type: ignore[no-any-return]
+
+
+def _has_errors(issues: list[Issue]) -> bool:
+    return any(i.severity in ("error", "fatal") for i in issues)
+
+
+def _as_warning(issue: Issue) -> Issue:
+    if issue.severity not in ("error", "fatal"):
+        return issue
+    return Issue("warning", issue.code, issue.diagnostics, issue.expression, issue.details)
+
+
+# -- small shared checks ----------------------------------------------------------------------
+
+
+@cache
+def _known_types() -> frozenset[str] | None:
+    try:
+        from gpbridge.fhir.spec import resource_types
+    except ImportError:
+        return None
+    return frozenset(resource_types())
+
+
+def is_resource_type(name: str) -> bool:
+    known = _known_types()
+    if known is None:  # spec registry not generated yet: accept anything shaped like a type name
+        return bool(_TYPE_PATTERN.match(name))
+    return name in known
+
+
+def check_type(name: str) -> str:
+    """A resource type named in a URL: unknown types are 404 (no such endpoint)."""
+    if not is_resource_type(name):
+        raise not_found(f"Unknown resource type '{name}'")
+    return name
+
+
+def resource_type_of(resource: Any, expected: str | None = None) -> str:
+    if not isinstance(resource, dict):
+        raise bad_request("A resource must be a JSON object", code="structure")
+    type_ = resource.get("resourceType")
+    if not isinstance(type_, str) or not type_:
+        raise bad_request("Resource has no resourceType", "resourceType", code="required")
+    if expected is not None and type_ != expected:
+        raise bad_request(
+            f"Resource type '{type_}' does not match the expected type '{expected}'", "resourceType"
+        )
+    if not is_resource_type(type_):
+        raise bad_request(f"Unknown resource type '{type_}'", "resourceType", code="not-supported")
+    return type_
+
+
+def check_id(value: Any, expression: str = "id") -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise bad_request(f"Invalid resource id {value!r}: 1-64 of A-Z a-z 0-9 - .", expression, code="value")
+    return value
+
+
+def parse_etag(value: str, what: str = "If-Match") -> int:
+    """``W/"3"``, ``"3"`` or ``3`` → 3."""
+    m = _ETAG.match(value)
+    if not m:
+        raise bad_request(f'Invalid {what} version {value!r}: expected W/"n"')
+    return int(m.group(1))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# -- conditional criteria ---------------------------------------------------------------------
+
+
+def conditional_query(type_: str, criteria: Criteria) -> SearchQuery:
+    """Search criteria of a conditional interaction, parsed strictly.
+
+    Strict because an ignored parameter would widen the match and e.g. update the wrong resource.
+    Only two matches are fetched: the semantics only distinguish 0, 1 and many.
+    """
+    from gpbridge.search.parse import parse_search
+
+    if isinstance(criteria, str):
+        head, question, tail = criteria.partition("?")
+        if question and "=" not in head:  # tolerate "?a=b" and "Type?a=b" as clients send them
+            criteria = tail
+        params = parse_qsl(criteria, keep_blank_values=True)
+    else:
+        params = list(criteria)
+    query = parse_search(type_, params, strict=True)
+    if not query.clauses:
+        raise bad_request(f"Conditional criteria {criteria!r} select no search parameter", code="invalid")
+    query.count = 2
+    query.offset = 0
+    query.total = "none"
+    query.include = []
+    query.revinclude = []
+    query.sort = []
+    return query
+
+
+def find_matches(session: StoreSession, type_: str, criteria: Criteria) -> list[StoredResource]:
+    return [m for m in session.search(conditional_query(type_, criteria)).matches if not m.deleted]
+
+
+def _too_many(type_: str, criteria: Criteria) -> FhirError:
+    return precondition_failed(
+        f"Conditional criteria {type_}?{_show(criteria)} matched more than one resource"
+    )
+
+
+def _show(criteria: Criteria) -> str:
+    return criteria if isinstance(criteria, str) else "&".join(f"{k}={v}" for k, v in criteria)
+
+
+# -- interactions -----------------------------------------------------------------------------
+
+
+def create(
+    session: StoreSession,
+    resource: dict[str, Any],
+    *,
+    settings: Settings,
+    id_: str | None = None,
+    if_none_exist: Criteria | None = None,
+    expected_type: str | None = None,
+) -> WriteResult:
+    """Create (POST). ``if_none_exist``: 0 matches → create, 1 → that one unchanged, more → 412.
+
+    ``id_`` is for callers that assign ids themselves (transactions resolve ``urn:uuid`` fullUrls
+    to ids before any write); a client's own ``id`` in the body is ignored as the spec requires.
+    """
+    type_ = resource_type_of(resource, expected_type)
+    if if_none_exist:
+        matches = find_matches(session, type_, if_none_exist)
+        if len(matches) == 1:
+            return WriteResult(matches[0], created=False, unchanged=True)
+        if matches:
+            raise _too_many(type_, if_none_exist)
+    if "id" in resource:
+        resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
+    validate_for_write(resource, settings, type_)
+    return session.create(resource, id_)
+
+
+def update(
+    session: StoreSession,
+    type_: str,
+    id_: str,
+    resource: dict[str, Any],
+    *,
+    settings: Settings,
+    if_match: int | None = None,
+) -> WriteResult:
+    """Update (PUT), creating the resource with the client's id when it does not exist."""
+    resource_type_of(resource, type_)
+    check_id(id_)
+    body_id = resource.get("id")
+    if body_id is None:
+        raise bad_request("The resource in an update must have an id", f"{type_}.id", code="required")
+    if body_id != id_:
+        raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
+    validate_for_write(resource, settings, type_)
+    return session.update(type_, id_, resource, if_match)
+
+
+def conditional_update(
+    session: StoreSession,
+    type_: str,
+    criteria: Criteria,
+    resource: dict[str, Any],
+    *,
+    settings: Settings,
+    if_match: int | None = None,
+) -> WriteResult:
+    """``PUT Type?criteria``: 0 matches → create, 1 → update it, more → 412."""
+    resource_type_of(resource, type_)
+    matches = find_matches(session, type_, criteria)
+    body_id = resource.get("id")
+    if len(matches) > 1:
+        raise _too_many(type_, criteria)
+    if matches:
+        target = matches[0]
+        if body_id is not None and body_id != target.id:
+            raise bad_request(
+                f"Resource id '{body_id}' does not match the resource the criteria selected ({target.reference})",
+                f"{type_}.id",
+            )
+        if body_id is None:
+            resource = {**resource, "id": target.id}
+        return update(session, type_, target.id, resource, settings=settings, if_match=if_match)
+    if body_id is None:
+        return create(session, resource, settings=settings, expected_type=type_)
+    check_id(body_id, f"{type_}.id")
+    existing = session.read(type_, body_id)
+    if existing is not None and not existing.deleted:
+        raise conflict(f"{type_}/{body_id} exists but does not match the conditional criteria")
+    return update(session, type_, body_id, resource, settings=settings, if_match=if_match)
+
+
+def delete(session: StoreSession, type_: str, id_: str, *, if_match: int | None = None) -> WriteResult | None:
+    """Logical delete; None when there was nothing to delete (idempotent: the caller answers 204)."""
+    check_id(id_)
+    return session.delete(type_, id_, if_match)
+
+
+def conditional_delete(session: StoreSession, type_: str, criteria: Criteria) -> WriteResult | None:
+    """``DELETE Type?criteria`` with single-match semantics: 0 → nothing, 1 → delete, more → 412."""
+    matches = find_matches(session, type_, criteria)
+    if len(matches) > 1:
+        raise _too_many(type_, criteria)
+    if not matches:
+        return None
+    return session.delete(type_, matches[0].id, None)
+
+
+def patch(
+    session: StoreSession,
+    type_: str,
+    id_: str,
+    operations: Any,
+    *,
+    settings: Settings,
+    if_match: int | None = None,
+) -> WriteResult:
+    """JSON Patch (RFC 6902) applied to the current version, stored as a version-checked update."""
+    check_id(id_)
+    current = session.read(type_, id_)
+    if current is None:
+        raise not_found(f"{type_}/{id_} is not known")
+    if current.deleted or current.content is None:
+        raise gone(f"{type_}/{id_} has been deleted")
+    if if_match is not None and if_match != current.version:
+        raise precondition_failed(f"{type_}/{id_} is at version {current.version}, not {if_match}")
+    patched = apply_json_patch(orjson.loads(current.content), operations)
+    if patched.get("resourceType") != type_ or patched.get("id") != id_:
+        raise unprocessable([error("processing", "A patch must not change resourceType or id")])
+    # The version check guards against a write between our read and this update.
+    return update(session, type_, id_, patched, settings=settings, if_match=current.version)
+
+
+def conditional_patch(
+    session: StoreSession, type_: str, criteria: Criteria, operations: Any, *, settings: Settings
+) -> WriteResult:
+    matches = find_matches(session, type_, criteria)
+    if len(matches) > 1:
+        raise _too_many(type_, criteria)
+    if not matches:
+        raise not_found(f"No {type_} matches {_show(criteria)}")
+    return patch(session, type_, matches[0].id, operations, settings=settings)
+
+
+def apply_json_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
+    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
+        raise bad_request("A JSON Patch document must be an array of operation objects")
+    try:
+        result = jsonpatch.JsonPatch(operations).apply(document, in_place=True)
+    except jsonpatch.InvalidJsonPatch as exc:
+        raise bad_request(f"Malformed JSON Patch: {exc}") from None
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise unprocessable([error("processing", f"JSON Patch test failed: {exc}")]) from None
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise unprocessable([error("processing", f"JSON Patch cannot be applied: {exc}")]) from None
+    except (TypeError, KeyError, IndexError, ValueError) as exc:
+        raise bad_request(f"Malformed JSON Patch: {exc}") from None
+    if not isinstance(result, dict):
+        raise unprocessable([error("processing", "JSON Patch result is not a resource")])
+    return result
+
+
+# -- reads inside a session (transaction GET entries) -----------------------------------------
+
+
+def read(session: StoreSession, type_: str, id_: str) -> StoredResource:
+    found = session.read(type_, id_)
+    if found is None:
+        raise not_found(f"{type_}/{id_} is not known")
+    if found.deleted:
+        raise gone(f"{type_}/{id_} has been deleted")
+    return found

@@ -1,0 +1,43 @@
+"""The CapabilityStatement is generated from the spec registry and the routes."""
+
+from __future__ import annotations
+
+from api_helpers import Client
+
+from gpbridge.fhir.spec import resource_types
+
+
+def test_capability_statement(client: Client) -> None:
+    r = client.get("/fhir/metadata")
+    assert r.status_code == 200
+    cs = r.json()
+    assert cs["resourceType"] == "CapabilityStatement" and cs["fhirVersion"] == "4.0.1"
+    rest = cs["rest"][0]
+    listed = {res["type"] for res in rest["resource"]}
+    assert listed == set(resource_types())
+    obs = next(res for res in rest["resource"] if res["type"] == "Observation")
+    params = {p["name"]: p for p in obs["searchParam"]}
+    assert {"code", "subject", "date"} <= set(params)
+    assert params["date"]["type"] == "date" and params["code"]["definition"].startswith(
+        "http://hl7.org/fhir/"
+    )
+    interactions = {i["code"] for i in obs["interaction"]}
+    assert {
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "create",
+        "search-type",
+        "history-instance",
+        "history-type",
+    } <= interactions
+    assert {"transaction", "batch", "search-system", "history-system"} <= {
+        i["code"] for i in rest["interaction"]
+    }
+    assert "Observation:subject" in obs["searchInclude"]
+    patient = next(res for res in rest["resource"] if res["type"] == "Patient")
+    assert "Observation:subject" in patient["searchRevInclude"]
+    assert "_text" not in params  # unsupported parameters are not advertised
+    assert client.get("/fhir/metadata").content == r.content  # cached
