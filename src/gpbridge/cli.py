@@ -34,6 +34,7 @@ def serve(
     insecure_dev: Annotated[
         bool, typer.Option("--insecure-dev", help="Development mode: the security policy allows everything.")
     ] = False,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (each with its own connections).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run the FHIR server (REST API at /fhir)."""
@@ -42,7 +43,8 @@ def serve(
     from gpbridge.api.app import create_app
     from gpbridge.store import open_store
 
-    settings = _settings(database=database, host=host, port=port, insecure_dev=insecure_dev or None)
+    settings = _settings(database=database, host=host, port=port, insecure_dev=insecure_dev or None,
+                         workers=workers)
     if settings.insecure_dev:
         console.print("[bold red]WARNING: --insecure-dev: security checks are OFF. Never use with real data.[/]")
     store = open_store(settings.database, settings)
@@ -56,8 +58,25 @@ def serve(
     base = f"http://{settings.host}:{settings.port}/fhir"
     console.print(f"gpbridge serving [bold]{base}[/] (database {settings.database})")
     console.print(f"  try: curl -s '{base}/Patient?_count=3' -H 'Accept: application/fhir+json'")
+    if settings.workers > 1:
+        # Workers are separate processes: hand them the settings through the environment.
+        store.close()
+        _export_settings(settings)
+        uvicorn.run("gpbridge.api.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_level=log_level, access_log=False)
+        return
     uvicorn.run(create_app(settings, store), host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False)
+
+
+def _export_settings(settings: Settings) -> None:
+    import dataclasses
+    import os
+
+    for f in dataclasses.fields(settings):
+        if f.name != "extra":
+            value = getattr(settings, f.name)
+            os.environ[f"GPBRIDGE_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @app.command("import")
@@ -91,11 +110,17 @@ def demo_data(
     patients: Annotated[int, typer.Option(help="Number of patients.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 1,
     entries_per_patient: Annotated[int, typer.Option(help="Average clinical entries per patient.")] = 40,
+    force: Annotated[bool, typer.Option("--force", help="Replace bundle files already in --out.")] = False,
 ) -> None:
     """Write the synthetic GP population as transaction Bundles (one file per Bundle)."""
     from gpbridge.demo.population import write_population
 
-    summary = write_population(out, patients=patients, seed=seed, entries_per_patient=entries_per_patient)
+    try:
+        summary = write_population(out, patients=patients, seed=seed, entries_per_patient=entries_per_patient,
+                                   overwrite=force)
+    except FileExistsError as exc:
+        console.print(f"[red]error:[/] {exc} (use --force to replace them)")
+        raise typer.Exit(2) from None
     console.print(f"Wrote {summary.describe()} to {out}")
 
 

@@ -138,3 +138,8 @@ def create_app(
     )
     app.state.api = api
     return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` workers: every setting comes from GPBRIDGE_* variables."""
+    return create_app(Settings.from_env())
