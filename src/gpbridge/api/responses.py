@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gpbridge.fhir.outcome import FhirError, information, operation_outcome
+from gpbridge.fhir.outcome import FhirError, Issue, information, operation_outcome
 from gpbridge.store.base import StoredResource
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
@@ -69,18 +69,20 @@ def resource_response(
     location: bool = False,
     prefer: str = "representation",
     body: Any = None,
+    issues: list[Issue] | None = None,
 ) -> Response:
     """A resource (or, per ``Prefer: return=``, nothing or an OperationOutcome) with its headers.
 
     ``body`` overrides the stored bytes (e.g. a subsetted resource); otherwise the stored JSON is
-    sent as is, never re-serialised.
+    sent as is, never re-serialised. ``issues`` (warnings from lenient validation) come back as an
+    OperationOutcome when the client asked for one, and in place of an empty body for ``minimal``.
     """
     headers = version_headers(stored, base, location=location)
-    if prefer == "minimal":
+    if prefer == "minimal" and not issues:
         return Response(status_code=status, headers=headers)
-    if prefer == "OperationOutcome":
+    if prefer in ("OperationOutcome", "minimal"):
         outcome = operation_outcome(
-            [information("informational", f"{stored.reference} version {stored.version}")]
+            [information("informational", f"{stored.reference} version {stored.version}"), *(issues or [])]
         )
         return json_response(request, outcome, status, headers)
     return json_response(request, body if body is not None else stored.content or b"{}", status, headers)

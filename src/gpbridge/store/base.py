@@ -46,6 +46,8 @@ class WriteResult:
     resource: StoredResource
     created: bool = False  # a new resource (201) rather than a new version of one (200)
     unchanged: bool = False  # a conditional create matched, or a no-op delete
+    # warnings found on the way in (e.g. lenient validation) for the client's OperationOutcome
+    issues: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -64,6 +66,9 @@ class StoreSession(Protocol):
         """The current version (a deletion marker when deleted), or None if it never existed."""
 
     def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def vread(self, type_: str, id_: str, version: int) -> StoredResource:
+        """One version as the session sees it; 404 when absent, 410 when it is a deletion."""
 
     def create(self, resource: dict[str, Any], id_: str | None = None) -> WriteResult:
         """Store a new resource; assigns a new id unless ``id_`` is given (create-on-update)."""

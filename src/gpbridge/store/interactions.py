@@ -234,8 +234,10 @@ def create(
             raise _too_many(type_, if_none_exist)
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
-    validate_for_write(resource, settings, type_)
-    return session.create(resource, id_)
+    warnings = validate_for_write(resource, settings, type_)
+    result = session.create(resource, id_)
+    result.issues = warnings
+    return result
 
 
 def update(
@@ -255,8 +257,10 @@ def update(
         raise bad_request("The resource in an update must have an id", f"{type_}.id", code="required")
     if body_id != id_:
         raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
-    validate_for_write(resource, settings, type_)
-    return session.update(type_, id_, resource, if_match)
+    warnings = validate_for_write(resource, settings, type_)
+    result = session.update(type_, id_, resource, if_match)
+    result.issues = warnings
+    return result
 
 
 def conditional_update(

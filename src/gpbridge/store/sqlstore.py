@@ -119,6 +119,11 @@ class SqlSession:
         self.flush()
         return self.store.run_search(self.cur, query)
 
+    def vread(self, type_: str, id_: str, version: int) -> StoredResource:
+        """One version, as this session sees it (its own writes included)."""
+        self.flush()
+        return self.store.vread_with(self.cur, type_, id_, version)
+
     # -- writes ------------------------------------------------------------------------------
     def create(self, resource: dict[str, Any], id_: str | None = None) -> WriteResult:
         type_ = _resource_type(resource)
@@ -326,14 +331,17 @@ class SqlStore:
         return StoredResource(type_, id_, version, last_updated, False, self.content_bytes(content), method)
 
     def vread(self, type_: str, id_: str, version: int) -> StoredResource:
-        d = self.dialect_obj
         with self._read_cursor() as cur:
-            cur.execute(
-                d.sql(f"SELECT h.version, h.last_updated, h.method, {d.content_select} FROM resource r "
-                      "JOIN history h ON h.rid = r.rid WHERE r.type = ? AND r.id = ? AND h.version = ?"),
-                (type_, id_, version),
-            )
-            found = cur.fetchone()
+            return self.vread_with(cur, type_, id_, version)
+
+    def vread_with(self, cur: Any, type_: str, id_: str, version: int) -> StoredResource:
+        d = self.dialect_obj
+        cur.execute(
+            d.sql(f"SELECT h.version, h.last_updated, h.method, {d.content_select} FROM resource r "
+                  "JOIN history h ON h.rid = r.rid WHERE r.type = ? AND r.id = ? AND h.version = ?"),
+            (type_, id_, version),
+        )
+        found = cur.fetchone()
         if found is None:
             raise not_found(f"{type_}/{id_} has no version {version}")
         version, last_updated, method, content = found

@@ -286,8 +286,7 @@ class _Run:
             entry.response = self._search(session, entry)
             return
         if entry.version is not None:
-            # StoreSession has no vread: read the version from the store (committed state)
-            found = self.store.vread(type_, entry.id, entry.version)
+            found = session.vread(type_, entry.id, entry.version)
         else:
             found = ops.read(session, type_, entry.id)
         response: dict[str, Any] = {"etag": found.etag, "lastModified": found.last_updated}

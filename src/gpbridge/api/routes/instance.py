@@ -90,6 +90,7 @@ def write_response(request: Request, result: WriteResult, base: str) -> Response
         status=201 if result.created else 200,
         location=True,
         prefer=headers.prefer_return(request),
+        issues=result.issues,
     )
 
 
