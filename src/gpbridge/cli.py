@@ -57,7 +57,7 @@ def serve(
                       f"in {summary.seconds:.1f}s.")
     base = f"http://{settings.host}:{settings.port}/fhir"
     console.print(f"gpbridge serving [bold]{base}[/] (database {settings.database})")
-    console.print(f"  try: curl -s '{base}/Patient?_count=3' -H 'Accept: application/fhir+json'")
+    console.print(f"  try: curl -s '{base}/Patient?_count=3' -H 'Accept: application/fhir+json'", soft_wrap=True)
     if settings.workers > 1:
         # Workers are separate processes: hand them the settings through the environment.
         store.close()

@@ -62,6 +62,12 @@ class FhirError(Exception):
     def message(self) -> str:
         return "; ".join(i.diagnostics for i in self.issues) or f"HTTP {self.status}"
 
+    def describe(self) -> str:
+        """Every issue on one line, each with the element it names: for CLI and log messages."""
+        return "; ".join(
+            f"{', '.join(i.expression)}: {i.diagnostics}" if i.expression else i.diagnostics for i in self.issues
+        ) or f"HTTP {self.status}"
+
     def outcome(self) -> dict[str, Any]:
         return operation_outcome(self.issues)
 

@@ -122,7 +122,7 @@ def import_paths(
             progress.update(task, description=f"importing {path.name}")
             for place, doc in read_documents(path):
                 if isinstance(doc, FhirError):
-                    summary.failures.append((place, doc.message))
+                    summary.failures.append((place, doc.describe()))
                     continue
                 if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
                     summary.failures.append((place, "not a FHIR resource (a JSON object with resourceType)"))
@@ -152,7 +152,7 @@ def _write_bundle(store: Store, settings: Settings, place: str, bundle: dict[str
     try:
         response = process_bundle(store, bundle, settings=settings, base_url=base_url)
     except FhirError as exc:
-        summary.failures.append((place, exc.message))
+        summary.failures.append((place, exc.describe()))
         return
     for entry in response.get("entry") or []:
         resp = entry.get("response") or {}
@@ -179,7 +179,7 @@ def _write_plain(store: Store, settings: Settings, batch: list[tuple[str, dict[s
         process_bundle(store, bundle, settings=settings, base_url=base_url)
     except FhirError as exc:
         first, last = batch[0][0], batch[-1][0]
-        summary.failures.append((f"{first} .. {last}", exc.message))
+        summary.failures.append((f"{first} .. {last}", exc.describe()))
         return
     for _place, res in batch:
         summary.written[res["resourceType"]] += 1

@@ -1,0 +1,66 @@
+"""The CLI contract: demo-data writes Bundles, import loads files/directories/NDJSON with a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from gpbridge.cli import app
+from gpbridge.search.parse import parse_search
+from gpbridge.store.sqlite import SQLiteStore
+
+runner = CliRunner()
+
+
+def test_demo_data_is_deterministic_and_imports(tmp_path: Path) -> None:
+    out1, out2 = tmp_path / "a", tmp_path / "b"
+    for out in (out1, out2):
+        result = runner.invoke(app, ["demo-data", "--patients", "5", "--out", str(out), "--seed", "3"])
+        assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in out1.iterdir())
+    assert files and all((out1 / f).read_bytes() == (out2 / f).read_bytes() for f in files)
+    again = runner.invoke(app, ["demo-data", "--patients", "5", "--out", str(out1)])
+    assert again.exit_code == 2 and "--force" in again.output
+
+    db = tmp_path / "g.db"
+    result = runner.invoke(app, ["import", str(out1), "--database", f"sqlite:///{db}"])
+    assert result.exit_code == 0, result.output
+    assert "Import summary" in result.output and "Patient" in result.output
+    store = SQLiteStore(str(db))
+    assert store.count("Patient") == 5
+    store.close()
+
+
+def test_import_ndjson_and_reports_bad_lines_without_storing_them(tmp_path: Path) -> None:
+    good = [{"resourceType": "Patient", "id": f"p{n}", "name": [{"family": f"Nd{n}"}]} for n in range(3)]
+    lines = [orjson.dumps(r) for r in good]
+    lines.insert(1, b'{"resourceType": "Patient", "birthDate": "not-a-date"')  # malformed JSON
+    (tmp_path / "patients.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    db = tmp_path / "n.db"
+    result = runner.invoke(app, ["import", str(tmp_path / "patients.ndjson"), "--database", f"sqlite:///{db}"])
+    assert result.exit_code == 1
+    assert "patients.ndjson:2" in result.output and "not valid JSON" in result.output
+    store = SQLiteStore(str(db))
+    assert sorted(m.id for m in store.search(parse_search("Patient", [("family", "nd")])).matches) == ["p0", "p1", "p2"]
+    store.close()
+
+
+def test_import_rejects_invalid_batch_atomically(tmp_path: Path) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "ok", "name": [{"family": "Fine"}]}},
+        {"resource": {"resourceType": "Patient", "id": "bad", "birthDate": "1984-13-40"}},
+    ]}
+    (tmp_path / "c.json").write_bytes(orjson.dumps(bundle))
+    db = tmp_path / "c.db"
+    result = runner.invoke(app, ["import", str(tmp_path / "c.json"), "--database", f"sqlite:///{db}"])
+    assert result.exit_code == 1 and "birthDate" in result.output
+    store = SQLiteStore(str(db))
+    assert store.count() == 0  # the batch failed as a whole: nothing half-stored
+    store.close()
+
+
+def test_import_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", str(tmp_path / "nope.json"), "--database", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 2 and "no such file" in result.output
