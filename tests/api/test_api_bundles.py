@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_helpers import NHS, Client, assert_outcome, observation, patient
+from api_helpers import NHS, Client, assert_outcome, nhs, observation, patient
 
 
 def tx(*entries: dict[str, Any], kind: str = "transaction") -> dict[str, Any]:
@@ -49,9 +49,9 @@ def test_transaction_atomic_failure_on_third_entry(client: Client) -> None:
     before = versions(client)
     bad = tx(
         {"resource": patient(id="keep", gender="male"), "request": {"method": "PUT", "url": "Patient/keep"}},
-        post(patient("1")),
+        post(patient(nhs(1))),
         post({"resourceType": "Patient", "notAnElement": True}),
-        post(patient("2")),
+        post(patient(nhs(2))),
     )
     body = assert_outcome(client.post("/fhir", bad), 400)
     expressions = [e for issue in body["issue"] for e in issue.get("expression", [])]
@@ -72,7 +72,7 @@ def test_transaction_conditional_reference(client: Client) -> None:
 
 
 def test_batch_entries_independent(client: Client) -> None:
-    b = tx(post(patient("1")), post({"resourceType": "Patient", "nope": 1}), post(patient("2")), kind="batch")
+    b = tx(post(patient(nhs(1))), post({"resourceType": "Patient", "nope": 1}), post(patient(nhs(2))), kind="batch")
     r = client.post("/fhir", b)
     assert r.status_code == 200
     statuses = [e["response"]["status"] for e in r.json()["entry"]]

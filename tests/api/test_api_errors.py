@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import orjson
-from api_helpers import Client, assert_outcome, patient
+from api_helpers import Client, assert_outcome, nhs, patient
 
 
 def test_400_malformed_json_names_the_position(client: Client) -> None:
@@ -55,9 +55,9 @@ def test_405_wrong_method(client: Client) -> None:
 
 
 def test_409_conditional_update_with_clashing_id(client: Client) -> None:
-    client.put("/fhir/Patient/taken", patient("1", id="taken"))
-    url = "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|2"
-    assert_outcome(client.put(url, patient("2", id="taken")), 409)
+    client.put("/fhir/Patient/taken", patient(nhs(1), id="taken"))
+    url = "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|" + nhs(2)
+    assert_outcome(client.put(url, patient(nhs(2), id="taken")), 409)
 
 
 def test_410_after_delete(client: Client) -> None:

@@ -16,6 +16,19 @@ SETTINGS = Settings(insecure_dev=True)
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
 
+def nhs(n: int | str) -> str:
+    """A valid (Modulus 11) test NHS number made from a short label, e.g. nhs(7)."""
+    from gpbridge.identity.nhs_number import check_digit
+
+    base = int(n)
+    while True:
+        nine = f"{999000000 + base:09d}"
+        digit = check_digit(nine)
+        if digit is not None:
+            return nine + str(digit)
+        base += 1000
+
+
 def patient(nhs: str | None = None, **extra: Any) -> dict[str, Any]:
     res: dict[str, Any] = {"resourceType": "Patient", "name": [{"family": "Smith"}], **extra}
     if nhs:
@@ -51,9 +64,9 @@ def test_conditional_create_zero_one_many(store: Store) -> None:
 
 
 def test_conditional_criteria_may_carry_the_type(store: Store) -> None:
-    first = run(store, ops.create, patient("1"), settings=SETTINGS)
-    for crit in (f"Patient?identifier={NHS}|1", f"?identifier={NHS}|1"):
-        again = run(store, ops.create, patient("1"), settings=SETTINGS, if_none_exist=crit)
+    first = run(store, ops.create, patient(nhs(1)), settings=SETTINGS)
+    for crit in (f"Patient?identifier={NHS}|{nhs(1)}", f"?identifier={NHS}|{nhs(1)}"):
+        again = run(store, ops.create, patient(nhs(1)), settings=SETTINGS, if_none_exist=crit)
         assert again.resource.id == first.resource.id
 
 
@@ -86,36 +99,36 @@ def test_update_rejects(store: Store, resource: dict[str, Any], status: int) -> 
 
 
 def test_conditional_update_zero_one_many(store: Store) -> None:
-    crit = [("identifier", f"{NHS}|1")]
-    made = run(store, ops.conditional_update, "Patient", crit, patient("1"), settings=SETTINGS)
+    crit = [("identifier", f"{NHS}|{nhs(1)}")]
+    made = run(store, ops.conditional_update, "Patient", crit, patient(nhs(1)), settings=SETTINGS)
     assert made.created
     again = run(
-        store, ops.conditional_update, "Patient", crit, patient("1", gender="male"), settings=SETTINGS
+        store, ops.conditional_update, "Patient", crit, patient(nhs(1), gender="male"), settings=SETTINGS
     )
     assert not again.created and again.resource.id == made.resource.id and again.resource.version == 2
-    wrong_id = patient("1", id="someone-else")
+    wrong_id = patient(nhs(1), id="someone-else")
     assert status_of(store, ops.conditional_update, "Patient", crit, wrong_id, settings=SETTINGS) == 400
-    run(store, ops.update, "Patient", "dup", patient("1", id="dup"), settings=SETTINGS)
-    assert status_of(store, ops.conditional_update, "Patient", crit, patient("1"), settings=SETTINGS) == 412
+    run(store, ops.update, "Patient", "dup", patient(nhs(1), id="dup"), settings=SETTINGS)
+    assert status_of(store, ops.conditional_update, "Patient", crit, patient(nhs(1)), settings=SETTINGS) == 412
 
 
 def test_conditional_update_no_match_with_clashing_id_conflicts(store: Store) -> None:
-    run(store, ops.update, "Patient", "taken", patient("5", id="taken"), settings=SETTINGS)
-    body = patient("6", id="taken")
+    run(store, ops.update, "Patient", "taken", patient(nhs(5), id="taken"), settings=SETTINGS)
+    body = patient(nhs(6), id="taken")
     assert (
-        status_of(store, ops.conditional_update, "Patient", f"identifier={NHS}|6", body, settings=SETTINGS)
+        status_of(store, ops.conditional_update, "Patient", f"identifier={NHS}|{nhs(6)}", body, settings=SETTINGS)
         == 409
     )
 
 
 def test_delete_and_conditional_delete(store: Store) -> None:
     assert run(store, ops.delete, "Patient", "nobody") is None
-    run(store, ops.update, "Patient", "a", patient("7", id="a"), settings=SETTINGS)
-    run(store, ops.update, "Patient", "b", patient("7", id="b"), settings=SETTINGS)
-    assert status_of(store, ops.conditional_delete, "Patient", f"identifier={NHS}|7") == 412
-    assert run(store, ops.conditional_delete, "Patient", f"identifier={NHS}|8") is None
+    run(store, ops.update, "Patient", "a", patient(nhs(7), id="a"), settings=SETTINGS)
+    run(store, ops.update, "Patient", "b", patient(nhs(7), id="b"), settings=SETTINGS)
+    assert status_of(store, ops.conditional_delete, "Patient", f"identifier={NHS}|{nhs(7)}") == 412
+    assert run(store, ops.conditional_delete, "Patient", f"identifier={NHS}|{nhs(8)}") is None
     run(store, ops.delete, "Patient", "a")
-    gone = run(store, ops.conditional_delete, "Patient", f"identifier={NHS}|7")
+    gone = run(store, ops.conditional_delete, "Patient", f"identifier={NHS}|{nhs(7)}")
     assert gone is not None and gone.resource.id == "b"
     assert store.count("Patient") == 0
 

@@ -18,6 +18,19 @@ BASE = "http://test/fhir"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
 
+def nhs(n: int | str) -> str:
+    """A valid (Modulus 11) test NHS number made from a short label, e.g. nhs(7)."""
+    from gpbridge.identity.nhs_number import check_digit
+
+    base = int(n)
+    while True:
+        nine = f"{999000000 + base:09d}"
+        digit = check_digit(nine)
+        if digit is not None:
+            return nine + str(digit)
+        base += 1000
+
+
 def bundle(kind: str, *entries: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
 
@@ -95,9 +108,9 @@ def test_failing_entry_rolls_back_everything(store: Store) -> None:
     bad = bundle(
         "transaction",
         put(patient(id="keep", gender="male"), "Patient/keep"),
-        post(patient("1")),
+        post(patient(nhs(1))),
         post({"resourceType": "Patient", "bogusElement": 1}),
-        post(patient("2")),
+        post(patient(nhs(2))),
     )
     with pytest.raises(FhirError) as err:
         process(store, bad)
@@ -115,7 +128,7 @@ def test_processing_order_delete_post_put_get(store: Store) -> None:
         bundle(
             "transaction",
             {"request": {"method": "GET", "url": "Patient/new"}},
-            put(patient("5", id="new"), "Patient/new"),
+            put(patient(nhs(5), id="new"), "Patient/new"),
             {"request": {"method": "DELETE", "url": "Patient/old"}},
         ),
     )
@@ -132,7 +145,7 @@ def test_conditional_reference_resolved_by_search(store: Store) -> None:
 
 
 def test_conditional_reference_to_patient_created_earlier_in_bundle(store: Store) -> None:
-    b = bundle("transaction", post(patient("111")), post(observation(f"Patient?identifier={NHS}|111")))
+    b = bundle("transaction", post(patient(nhs(111))), post(observation(f"Patient?identifier={NHS}|{nhs(111)}")))
     out = process(store, b)
     pat = "/".join(out["entry"][0]["response"]["location"].split("/")[:2])
     assert read(store, out["entry"][1]["response"]["location"])["subject"]["reference"] == pat
@@ -141,9 +154,9 @@ def test_conditional_reference_to_patient_created_earlier_in_bundle(store: Store
 @pytest.mark.parametrize(("existing", "status"), [(0, 422), (2, 412)])
 def test_conditional_reference_needs_exactly_one_match(store: Store, existing: int, status: int) -> None:
     for n in range(existing):
-        process(store, bundle("transaction", put(patient("42", id=f"x{n}"), f"Patient/x{n}")))
+        process(store, bundle("transaction", put(patient(nhs(42), id=f"x{n}"), f"Patient/x{n}")))
     with pytest.raises(FhirError) as err:
-        process(store, bundle("transaction", post(observation(f"Patient?identifier={NHS}|42"))))
+        process(store, bundle("transaction", post(observation(f"Patient?identifier={NHS}|{nhs(42)}"))))
     assert err.value.status == status
     assert store.count("Observation") == 0
 
@@ -155,13 +168,13 @@ def test_unresolved_urn_uuid_is_rejected(store: Store) -> None:
 
 
 def test_if_none_exist_in_transaction_maps_full_url_to_existing(store: Store) -> None:
-    process(store, bundle("transaction", put(patient("77", id="p77"), "Patient/p77")))
+    process(store, bundle("transaction", put(patient(nhs(77), id="p77"), "Patient/p77")))
     pid = "urn:uuid:11111111-2222-3333-4444-555555555555"
     out = process(
         store,
         bundle(
             "transaction",
-            post(patient("77"), pid, ifNoneExist=f"identifier={NHS}|77"),
+            post(patient(nhs(77)), pid, ifNoneExist=f"identifier={NHS}|{nhs(77)}"),
             post(observation(pid)),
         ),
     )
@@ -177,8 +190,8 @@ def test_conditional_put_in_transaction(store: Store) -> None:
         "transaction",
         {
             "fullUrl": pid,
-            "resource": patient("88"),
-            "request": {"method": "PUT", "url": f"Patient?identifier={NHS}|88"},
+            "resource": patient(nhs(88)),
+            "request": {"method": "PUT", "url": f"Patient?identifier={NHS}|{nhs(88)}"},
         },
         post(observation(pid)),
     )
@@ -213,7 +226,7 @@ def test_if_none_match_on_get(store: Store) -> None:
 def test_duplicate_full_urls_rejected(store: Store) -> None:
     dup = "urn:uuid:dddddddd-2222-3333-4444-555555555555"
     with pytest.raises(FhirError) as err:
-        process(store, bundle("transaction", post(patient("1"), dup), post(patient("2"), dup)))
+        process(store, bundle("transaction", post(patient(nhs(1)), dup), post(patient(nhs(2)), dup)))
     assert err.value.status == 400 and "Bundle.entry[1].fullUrl" in err.value.issues[0].expression
 
 
@@ -245,11 +258,11 @@ def test_patch_entry_with_binary_json_patch(store: Store) -> None:
 def test_batch_entries_are_independent(store: Store) -> None:
     b = bundle(
         "batch",
-        post(patient("1")),
+        post(patient(nhs(1))),
         post({"resourceType": "Patient", "bogusElement": 1}),
         {"request": {"method": "GET", "url": "Patient/missing"}},
         {"request": {"method": "FROB", "url": "Patient"}},
-        post(patient("2")),
+        post(patient(nhs(2))),
     )
     out = process(store, b)
     assert out["type"] == "batch-response"
@@ -261,16 +274,16 @@ def test_batch_entries_are_independent(store: Store) -> None:
 
 
 def test_prefer_representation_returns_resources(store: Store) -> None:
-    out = process(store, bundle("transaction", post(patient("3"))), prefer="representation")
+    out = process(store, bundle("transaction", post(patient(nhs(3)))), prefer="representation")
     entry = out["entry"][0]
     assert entry["resource"]["resourceType"] == "Patient" and entry["resource"]["meta"]["versionId"] == "1"
     assert entry["fullUrl"].startswith(BASE + "/Patient/")
 
 
 def test_search_entry_in_batch(store: Store) -> None:
-    process(store, bundle("transaction", put(patient("12", id="s1"), "Patient/s1")))
+    process(store, bundle("transaction", put(patient(nhs(12), id="s1"), "Patient/s1")))
     out = process(
-        store, bundle("batch", {"request": {"method": "GET", "url": f"Patient?identifier={NHS}|12"}})
+        store, bundle("batch", {"request": {"method": "GET", "url": f"Patient?identifier={NHS}|{nhs(12)}"}})
     )
     found = out["entry"][0]["resource"]
     assert found["type"] == "searchset" and found["entry"][0]["resource"]["id"] == "s1"
@@ -284,7 +297,7 @@ def test_authorize_entry_is_asked_for_every_entry(store: Store) -> None:
         if interaction == "delete":
             raise FhirError.of(403, "forbidden", "no deletes")
 
-    b = bundle("transaction", post(patient("1")), {"request": {"method": "DELETE", "url": "Patient/x"}})
+    b = bundle("transaction", post(patient(nhs(1))), {"request": {"method": "DELETE", "url": "Patient/x"}})
     with pytest.raises(FhirError) as err:
         process_bundle(store, b, settings=SETTINGS, base_url=BASE, authorize_entry=gate)
     assert err.value.status == 403 and err.value.issues[0].expression == ("Bundle.entry[1]",)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpbridge.search.convert import KINDS, Converter, converter_for
-from gpbridge.search.fhirpath_compile import Branch, Step, compile_expression, evaluator
+from gpbridge.search.fhirpath_compile import compile_expression
+from gpbridge.search.fhirpath_runtime import Branch, Step, evaluator
 from gpbridge.search.index_values import IndexValues
 
 _KIND_ROWS = {
@@ -63,7 +64,9 @@ class _Component:
                 return True
         return False
 
-    def convert(self, element: dict[str, Any], resource: dict[str, Any], first: bool) -> list[tuple[Any, ...]]:
+    def convert(
+        self, element: dict[str, Any], resource: dict[str, Any], first: bool
+    ) -> list[tuple[Any, ...]]:
         """The first (token) component as ``(system, code)`` pairs; others as
         ``(kind, *row-without-param)``, e.g. ``("quantity", system, code, value)``."""
         scratch = IndexValues()
@@ -94,7 +97,9 @@ class CompositePlan:
 
     def add(self, code: str, bases: list[Branch], components: list[Mapping[str, Any]]) -> bool:
         """Plan parameter ``code``; False when it can never produce a row here."""
-        if len(components) < 2 or any(c.get("type") not in KINDS or not c.get("expression") for c in components):
+        if len(components) < 2 or any(
+            c.get("type") not in KINDS or not c.get("expression") for c in components
+        ):
             return False
         added = False
         for base in bases:
@@ -137,7 +142,10 @@ class CompositePlan:
 
 
 def _extract_element(
-    composites: list[tuple[str, list[_Component]]], element: dict[str, Any], resource: dict[str, Any], iv: IndexValues
+    composites: list[tuple[str, list[_Component]]],
+    element: dict[str, Any],
+    resource: dict[str, Any],
+    iv: IndexValues,
 ) -> None:
     memo: dict[int, list[tuple[Any, ...]]] = {}
     for code, components in composites:

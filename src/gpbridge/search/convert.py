@@ -199,7 +199,9 @@ def quantity_quantity(value: Any, param: str, iv: IndexValues) -> None:
         number = _number(value.get("value"))
         if number is not None:
             code = _s(value.get("code"))
-            iv.quantities.append((param, _s(value.get("system")), code if code is not None else _s(value.get("unit")), number))
+            iv.quantities.append(
+                (param, _s(value.get("system")), code if code is not None else _s(value.get("unit")), number)
+            )
 
 
 def quantity_money(value: Any, param: str, iv: IndexValues) -> None:
@@ -286,6 +288,19 @@ _TABLE: dict[str, dict[str, Converter]] = {
 }
 
 KINDS = frozenset(_TABLE)
+
+# The one IndexValues list each converter appends to (reference_reference also writes tokens, for
+# Reference.identifier, so it is absent): lets the extractor convert once for several parameters.
+ROWS_OF: dict[Converter, str] = {
+    **{conv: "tokens" for conv in _TABLE["token"].values()},
+    **{conv: "strings" for conv in _TABLE["string"].values()},
+    **{conv: "dates" for conv in _TABLE["date"].values()},
+    **{conv: "numbers" for conv in _TABLE["number"].values()},
+    **{conv: "quantities" for conv in _TABLE["quantity"].values()},
+    reference_uri: "references",
+    reference_resource: "references",
+    uri_value: "uris",
+}
 
 
 @cache
@@ -381,7 +396,9 @@ _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "o
 def _dynamic(kind: str) -> Converter:
     def by_shape(value: Any, param: str, iv: IndexValues) -> None:
         shape = _shape(value)
-        if shape == "dateTime" and kind != "date":
+        if shape in ("string", "dateTime") and kind in ("reference", "uri"):
+            shape = "uri"  # a canonical or URL
+        elif shape == "dateTime" and kind != "date":
             shape = "string"
         conv = converter_for(kind, shape) if shape is not None else None
         if conv is not None:

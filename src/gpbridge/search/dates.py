@@ -39,9 +39,15 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + doe - 719468
 
 
-@lru_cache(maxsize=65536)  # birth dates and visit days recur across a bulk load
 def date_range(text: str) -> tuple[float, float] | None:
     """``(lo, hi)`` epoch seconds, hi exclusive; None when ``text`` is not a valid FHIR date."""
+    # The longest valid form (nanoseconds and a zone) is ~35 characters; longer text is not a
+    # date and must not fill the cache.
+    return _date_range(text) if len(text) <= 40 else None
+
+
+@lru_cache(maxsize=65536)  # birth dates and visit days recur across a bulk load
+def _date_range(text: str) -> tuple[float, float] | None:
     m = _DATE.fullmatch(text)
     if m is None:
         return None

@@ -15,8 +15,9 @@ from functools import cache
 from typing import Any
 
 from gpbridge.search.composite import CompositePlan
-from gpbridge.search.convert import KINDS, Converter, converter_for
-from gpbridge.search.fhirpath_compile import Branch, Step, compile_expression
+from gpbridge.search.convert import KINDS, ROWS_OF, Converter, converter_for
+from gpbridge.search.fhirpath_compile import compile_expression
+from gpbridge.search.fhirpath_runtime import Branch, Step
 from gpbridge.search.index_values import IndexValues
 
 __all__ = ["SKIPPED_PARAMETERS", "Extractor", "IndexValues", "extractor_for"]
@@ -26,8 +27,11 @@ SKIPPED_PARAMETERS = frozenset(
     {"_id", "_lastUpdated", "_text", "_content", "_query", "_filter", "_list", "_has", "_type"}
 )
 
-# A shared branch evaluation and the (converter, param) pairs that consume its values.
-_Task = tuple[Step | None, tuple[tuple[Converter, str], ...]]
+# Who consumes a branch's values: a converter, the IndexValues list it alone writes (None when it
+# writes several), and every parameter it converts for.
+_Consumer = tuple[Converter, str | None, tuple[str, ...]]
+# A shared branch evaluation (None: the start collection itself) and its consumers.
+_Task = tuple[Step | None, tuple[_Consumer, ...]]
 
 
 class Extractor:
@@ -38,7 +42,7 @@ class Extractor:
         self.skipped: list[str] = []  # not extracted: store columns, special, no expression here
         self.fallbacks: list[str] = []  # (partly) evaluated by fhirpathpy instead of natively
         self._composites = CompositePlan(type_)
-        consumers: dict[tuple[str, bool], tuple[Branch, list[tuple[Converter, str]]]] = {}
+        consumers: dict[tuple[str, bool], tuple[Branch, dict[Converter, list[str]]]] = {}
         for code, spec in params.items():
             kind, expression = spec.get("type"), spec.get("expression")
             if code in SKIPPED_PARAMETERS or not expression or (kind not in KINDS and kind != "composite"):
@@ -55,14 +59,17 @@ class Extractor:
                 conv = converter_for(kind, branch.type)
                 if conv is None:  # e.g. SampledData for value-quantity: nothing to index
                     continue
-                entry = consumers.setdefault((branch.sig, branch.key is None), (branch, []))
-                if (conv, code) not in entry[1]:
-                    entry[1].append((conv, code))
+                params_by_conv = consumers.setdefault((branch.sig, branch.key is None), (branch, {}))[1]
+                if code not in params_by_conv.setdefault(conv, []):
+                    params_by_conv[conv].append(code)
         self.fallbacks.extend(c for c in self._composites.fallbacks if c not in self.fallbacks)
         self._by_key: dict[str, list[_Task]] = {}
         self._unkeyed: list[_Task] = []  # branches starting at the resource itself
-        for branch, pairs in consumers.values():
-            task = (branch.run, tuple(pairs))
+        for branch, params_by_conv in consumers.values():
+            task = (
+                branch.run,
+                tuple((conv, ROWS_OF.get(conv), tuple(ps)) for conv, ps in params_by_conv.items()),
+            )
             if branch.key is None:
                 self._unkeyed.append(task)
             else:
@@ -79,23 +86,37 @@ class Extractor:
             if tasks is None or value is None:
                 continue
             start = value if type(value) is list else [value]
-            for run, pairs in tasks:
+            for run, consumers in tasks:
                 values = start if run is None else run(start)
                 if values:
-                    for conv, param in pairs:
-                        for item in values:
-                            conv(item, param, iv)
+                    _emit(values, consumers, iv)
         if self._unkeyed:
             context = [resource]
-            for run, pairs in self._unkeyed:
+            for run, consumers in self._unkeyed:
                 values = context if run is None else run(context)
-                for conv, param in pairs:
-                    for item in values:
-                        conv(item, param, iv)
+                if values:
+                    _emit(values, consumers, iv)
         if self._composites:
             self._composites.extract(resource, iv)
         iv.deduplicate()
         return iv
+
+
+def _emit(values: list[Any], consumers: tuple[_Consumer, ...], iv: IndexValues) -> None:
+    for conv, rows_name, params in consumers:
+        if len(params) == 1 or rows_name is None:
+            for param in params:
+                for item in values:
+                    conv(item, param, iv)
+            continue
+        # Several parameters over the same values (code / combo-code): convert once, relabel.
+        rows = getattr(iv, rows_name)
+        mark = len(rows)
+        for item in values:
+            conv(item, params[0], iv)
+        new = rows[mark:]
+        for param in params[1:]:
+            rows.extend([(param, *row[1:]) for row in new])
 
 
 @cache

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import cache, lru_cache
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gpbridge.search import fhirpath_model as model
+from gpbridge.search.fhirpath_fallback import fallback_step
 from gpbridge.search.fhirpath_parse import (
     Binary,
     Call,
@@ -41,41 +41,29 @@ from gpbridge.search.fhirpath_parse import (
     parse,
     unparse,
 )
+from gpbridge.search.fhirpath_runtime import (
+    LOGIC,
+    Branch,
+    Collection,
+    Step,
+    collapse,
+    distinct,
+    evaluator,
+    filter_step,
+    fp_equal,
+    member_step,
+    slice_step,
+    to_boolean,
+)
 from gpbridge.search.references import reference_type
 
 log = logging.getLogger(__name__)
-
-Collection = list[Any]
-Step = Callable[[Collection], Collection]
 
 _RESOLVED = "@resolved"  # type of ``x.resolve()``: the Reference itself, usable only by ``is Type``
 
 
 class Unsupported(Exception):
     """The expression uses FHIRPath outside the natively compiled subset."""
-
-
-@dataclass(slots=True)
-class Branch:
-    """One statically typed path: start at the anchor, read ``key`` (if any), then apply ``run``."""
-
-    type: str | None  # FHIR type (or backbone path) of every value; None: unknown
-    key: str | None  # first JSON key read from the anchor; None: start at the anchor itself
-    steps: tuple[Step, ...]
-    sig: str  # canonical text: equal sig, equal values (lets parameters share one evaluation)
-    root: bool = False  # anchored at %resource instead of the evaluation context
-    constant: bool = False  # a literal: independent of any anchor
-    run: Step | None = field(init=False)  # steps fused into one callable; None: identity
-
-    def __post_init__(self) -> None:
-        self.run = _chain(self.steps)
-
-    def evaluate(self, collection: Collection) -> Collection:
-        if self.key is not None:
-            collection = _member_step(self.key)(collection)
-        if self.run is None or not collection:
-            return collection
-        return self.run(collection)
 
 
 @dataclass(slots=True)
@@ -94,121 +82,7 @@ class CompiledExpression:
         out: Collection = []
         for branch in self.branches:
             out.extend(v for v in branch.evaluate(anchored if branch.root else context) if v is not None)
-        return _distinct(out) if self.distinct else out
-
-
-# --- steps -------------------------------------------------------------------------------------
-
-
-def _chain(steps: tuple[Step, ...]) -> Step | None:
-    if not steps:
-        return None
-    if len(steps) == 1:
-        return steps[0]
-
-    def run(collection: Collection) -> Collection:
-        for step in steps:
-            collection = step(collection)
-            if not collection:
-                break
-        return collection
-
-    return run
-
-
-@cache
-def _member_step(key: str) -> Step:
-    def member(collection: Collection) -> Collection:
-        out: Collection = []
-        for item in collection:
-            if type(item) is dict:
-                value = item.get(key)
-                if value is not None:
-                    if type(value) is list:
-                        out.extend(value)
-                    else:
-                        out.append(value)
-        return out
-
-    return member
-
-
-def _filter_step(predicate: Callable[[Any], bool]) -> Step:
-    def where(collection: Collection) -> Collection:
-        return [item for item in collection if predicate(item)]
-
-    return where
-
-
-def _slice_step(start: int, stop: int) -> Step:
-    def index(collection: Collection) -> Collection:
-        return collection[start:stop]
-
-    return index
-
-
-def evaluator(branch: Branch) -> Step:
-    key, run = branch.key, branch.run
-    if key is None:
-        return run or _identity
-    member = _member_step(key)
-    if run is None:
-        return member
-
-    def evaluate(collection: Collection) -> Collection:
-        values = member(collection)
-        return run(values) if values else values
-
-    return evaluate
-
-
-def _identity(collection: Collection) -> Collection:
-    return collection
-
-
-def _collapse(branches: list[Branch]) -> Step:
-    """One callable returning the concatenated values of all branches."""
-    evaluators = [evaluator(b) for b in branches]
-    if len(evaluators) == 1:
-        return evaluators[0]
-
-    def evaluate(collection: Collection) -> Collection:
-        out: Collection = []
-        for ev in evaluators:
-            out.extend(ev(collection))
-        return out
-
-    return evaluate
-
-
-# --- FHIRPath value semantics ------------------------------------------------------------------
-
-
-def _fp_equal(a: Any, b: Any) -> bool:
-    """FHIRPath ``=`` on two items: no implicit conversion between strings, booleans and numbers."""
-    ta, tb = type(a), type(b)
-    if ta is tb:
-        return bool(a == b)
-    numbers = (int, float, Decimal)
-    if ta in numbers and tb in numbers:
-        return bool(a == b)
-    return False
-
-
-def _to_boolean(collection: Collection) -> bool | None:
-    """Singleton evaluation of a collection where a Boolean is expected (spec 4.5)."""
-    if len(collection) != 1:
-        return None
-    value = collection[0]
-    return value if type(value) is bool else True
-
-
-def _distinct(values: Collection) -> Collection:
-    out: Collection = []
-    for value in values:
-        if not any(_fp_equal(value, seen) for seen in out):
-            out.append(value)
-    return out
+        return distinct(out) if self.distinct else out
 
 
 # --- compiler ----------------------------------------------------------------------------------
@@ -248,15 +122,15 @@ def _compile(node: Node, ctx: _Context) -> list[Branch]:
         if not isinstance(node.index, Literal) or type(node.index.value) is not int:
             raise Unsupported("computed indexer")
         i = node.index.value
-        return [_add_step(b, _slice_step(i, i + 1), f"[{i}]") for b in _single(_compile(node.base, ctx))]
+        return [_add_step(b, slice_step(i, i + 1), f"[{i}]") for b in _single(_compile(node.base, ctx))]
     if isinstance(node, Literal):
         return [_literal(node.value)]
     if isinstance(node, Var):
         if node.name == "this":
             return [_identity_branch(ctx)]
-        if node.name in ("resource", "rootResource", "context"):
-            if ctx.at_root:
-                return [_identity_branch(ctx)]
+        if node.name in ("resource", "rootResource", "context") and ctx.at_root:
+            return [_identity_branch(ctx)]
+        if node.name in ("resource", "rootResource"):
             return [Branch(ctx.root_type, None, (), "%resource", root=True)]
     raise Unsupported(f"{type(node).__name__} {unparse(node)}")
 
@@ -275,13 +149,22 @@ def _compile_ident(name: str, ctx: _Context) -> list[Branch]:
 def _member(branch: Branch, name: str) -> list[Branch]:
     if branch.type == _RESOLVED:
         raise Unsupported("navigation into a resolved resource")
-    entries = model.member(branch.type, name) if branch.type is not None else ((name, None),)
+    try:
+        entries = model.member(branch.type, name) if branch.type is not None else ((name, None),)
+    except model.PrimitiveNavigation as exc:  # e.g. birthDate.extension: lives in _birthDate
+        raise Unsupported(str(exc)) from exc
     out: list[Branch] = []
     for key, type_ in entries:
         if branch.key is None and not branch.steps:
-            out.append(Branch(type_, key, (), key if branch.sig == "$this" else f"{branch.sig}.{key}", branch.root))
+            out.append(
+                Branch(type_, key, (), key if branch.sig == "$this" else f"{branch.sig}.{key}", branch.root)
+            )
         else:
-            out.append(Branch(type_, branch.key, branch.steps + (_member_step(key),), f"{branch.sig}.{key}", branch.root))
+            out.append(
+                Branch(
+                    type_, branch.key, branch.steps + (member_step(key),), f"{branch.sig}.{key}", branch.root
+                )
+            )
     return out
 
 
@@ -323,18 +206,28 @@ def _string_argument(node: Node) -> str:
 def _as_type(branches: list[Branch], type_name: str) -> list[Branch]:
     out = []
     for b in branches:
-        if b.type is None or b.type == _RESOLVED:
+        if b.type is None and type_name in model.resource_types() | {"Resource", "DomainResource"}:
+            # A resource-typed element (Bundle.entry.resource): its JSON says what it is.
+            out.append(
+                _add_step(b, filter_step(_resource_test(type_name)), f".ofType({type_name})", type_name)
+            )
+        elif b.type is None or b.type == _RESOLVED:
             raise Unsupported("type test on an untyped value")
-        if model.is_subtype(b.type, type_name):
+        elif model.is_subtype(b.type, type_name):
             out.append(b)  # same values, same sig: shares evaluation with the un-narrowed path
     return out
+
+
+def _resource_test(type_name: str) -> Callable[[Any], bool]:
+    accepted = frozenset(t for t in model.resource_types() if model.is_subtype(t, type_name))
+    return lambda x: type(x) is dict and x.get("resourceType") in accepted
 
 
 def _is_type(branches: list[Branch], type_name: str, sig: str) -> Branch:
     _check_anchor(branches)
     if branches and all(b.type == _RESOLVED for b in branches):
         accepted = frozenset(t for t in model.resource_types() if model.is_subtype(t, type_name))
-        values = _collapse(branches)
+        values = collapse(branches)
 
         def is_resolved(collection: Collection) -> Collection:
             refs = values(collection)
@@ -371,7 +264,10 @@ def _compile_call(node: Call, ctx: _Context) -> list[Branch]:
     name, args = node.name, node.args
     sig = unparse(node)
     if name == "where" and len(args) == 1:
-        return [_add_step(b, _filter_step(_predicate(args[0], b, ctx)), f".where({unparse(args[0])})") for b in base]
+        return [
+            _add_step(b, filter_step(_predicate(args[0], b, ctx)), f".where({unparse(args[0])})")
+            for b in base
+        ]
     if name in ("as", "ofType") and len(args) == 1:
         return _as_type(base, _type_argument(args[0]))
     if name == "is" and len(args) == 1:
@@ -379,13 +275,15 @@ def _compile_call(node: Call, ctx: _Context) -> list[Branch]:
     if name == "extension" and len(args) == 1:
         url = _string_argument(args[0])
         return [
-            _add_step(e, _filter_step(lambda x, url=url: type(x) is dict and x.get("url") == url), f"({url!r})")
+            _add_step(
+                e, filter_step(lambda x, url=url: type(x) is dict and x.get("url") == url), f"({url!r})"
+            )
             for b in base
             for e in _member(b, "extension")
         ]
     if name == "hasExtension" and len(args) == 1:
         url = _string_argument(args[0])
-        extensions = _collapse([e for b in base for e in _member(b, "extension")])
+        extensions = collapse([e for b in base for e in _member(b, "extension")])
         _check_anchor(base)
 
         def has_extension(collection: Collection) -> Collection:
@@ -396,23 +294,26 @@ def _compile_call(node: Call, ctx: _Context) -> list[Branch]:
         return [Branch(_RESOLVED, b.key, b.steps, f"{b.sig}.resolve()", b.root) for b in base]
     if name in ("exists", "empty") and len(args) <= 1:
         if args:
-            base = [_add_step(b, _filter_step(_predicate(args[0], b, ctx)), f".where({unparse(args[0])})") for b in base]
-        values = _collapse(base)
+            base = [
+                _add_step(b, filter_step(_predicate(args[0], b, ctx)), f".where({unparse(args[0])})")
+                for b in base
+            ]
+        values = collapse(base)
         _check_anchor(base)
         if name == "exists":
             return [_with_anchor(_computed(lambda c: [bool(values(c))], "boolean", sig), base)]
         return [_with_anchor(_computed(lambda c: [not values(c)], "boolean", sig), base)]
     if name == "not" and not args:
-        values = _collapse(base)
+        values = collapse(base)
         _check_anchor(base)
 
         def negate(collection: Collection) -> Collection:
-            value = _to_boolean(values(collection))
+            value = to_boolean(values(collection))
             return [] if value is None else [not value]
 
         return [_with_anchor(_computed(negate, "boolean", sig), base)]
     if name == "first" and not args:
-        return [_add_step(b, _slice_step(0, 1), ".first()") for b in _single(base)]
+        return [_add_step(b, slice_step(0, 1), ".first()") for b in _single(base)]
     raise Unsupported(f"function {name}()")
 
 
@@ -425,7 +326,7 @@ def _predicate(criteria: Node, item: Branch, ctx: _Context) -> Callable[[Any], b
     branches = _compile(criteria, item_ctx)
     if any(b.root for b in branches):
         raise Unsupported("%resource inside where()")
-    values = _collapse(branches)
+    values = collapse(branches)
 
     def predicate(x: Any) -> bool:
         result = values([x])
@@ -457,7 +358,14 @@ def _fast_predicate(criteria: Node, ctx: _Context) -> Callable[[Any], bool] | No
         and isinstance(criteria.right, Literal)
         and criteria.right.value is not None
     ):
-        entries = model.member(ctx.type, criteria.left.name) if ctx.type is not None else ((criteria.left.name, None),)
+        try:
+            entries = (
+                model.member(ctx.type, criteria.left.name)
+                if ctx.type is not None
+                else ((criteria.left.name, None),)
+            )
+        except model.PrimitiveNavigation:
+            return None
         if len(entries) != 1:
             return None
         key, literal = entries[0][0], criteria.right.value
@@ -467,8 +375,8 @@ def _fast_predicate(criteria: Node, ctx: _Context) -> Callable[[Any], bool] | No
                 return False
             value = x.get(key)
             if type(value) is list:
-                return len(value) == 1 and _fp_equal(value[0], literal)
-            return value is not None and _fp_equal(value, literal)
+                return len(value) == 1 and fp_equal(value[0], literal)
+            return value is not None and fp_equal(value, literal)
 
         return equals
     return None
@@ -479,7 +387,7 @@ def _compile_binary(node: Binary, ctx: _Context) -> list[Branch]:
         return _compile(node.left, ctx) + _compile(node.right, ctx)
     left, right = _compile(node.left, ctx), _compile(node.right, ctx)
     _check_anchor(left + right)
-    lhs, rhs = _collapse(left), _collapse(right)
+    lhs, rhs = collapse(left), collapse(right)
     sig = unparse(node)
     if node.op in ("=", "!="):
         negate = node.op == "!="
@@ -488,124 +396,28 @@ def _compile_binary(node: Binary, ctx: _Context) -> list[Branch]:
             a, b = lhs(collection), rhs(collection)
             if not a or not b:
                 return []
-            same = len(a) == len(b) and all(_fp_equal(x, y) for x, y in zip(a, b, strict=True))
+            same = len(a) == len(b) and all(fp_equal(x, y) for x, y in zip(a, b, strict=True))
             return [same != negate]
 
         return [_with_anchor(_computed(equality, "boolean", sig), left + right)]
     if node.op in ("and", "or", "xor", "implies"):
-        logic = _LOGIC[node.op]
+        logic = LOGIC[node.op]
 
         def boolean(collection: Collection) -> Collection:
-            result = logic(_to_boolean(lhs(collection)), _to_boolean(rhs(collection)))
+            result = logic(to_boolean(lhs(collection)), to_boolean(rhs(collection)))
             return [] if result is None else [result]
 
         return [_with_anchor(_computed(boolean, "boolean", sig), left + right)]
     raise Unsupported(f"operator {node.op}")
 
 
-def _and(a: bool | None, b: bool | None) -> bool | None:
-    if a is False or b is False:
-        return False
-    return None if a is None or b is None else True
-
-
-def _or(a: bool | None, b: bool | None) -> bool | None:
-    if a is True or b is True:
-        return True
-    return None if a is None or b is None else False
-
-
-def _xor(a: bool | None, b: bool | None) -> bool | None:
-    return None if a is None or b is None else a != b
-
-
-def _implies(a: bool | None, b: bool | None) -> bool | None:
-    if a is False or b is True:
-        return True
-    return None if a is None or b is None else b
-
-
-_LOGIC = {"and": _and, "or": _or, "xor": _xor, "implies": _implies}
-
-
-# --- fhirpathpy fallback -----------------------------------------------------------------------
-
-
-def _resolve_stub(references: Collection) -> Collection:
-    """``resolve()`` for fhirpathpy without a server: a typed stand-in, enough for ``is Type``."""
-    from fhirpathpy.engine.nodes import ResourceNode
-
-    out = []
-    for ref in references:
-        type_ = reference_type(ref)
-        if type_ is not None:
-            out.append(ResourceNode.create_node({"resourceType": type_}, type_))
-    return out
-
-
-def _has_extension_stub(elements: Collection, url: str) -> Collection:
-    return [
-        any(type(x) is dict and x.get("url") == url for x in (e.get("extension") or []))
-        for e in elements
-        if type(e) is dict
-    ]
-
-
-def fhirpathpy_options() -> dict[str, Any]:
-    """Options making fhirpathpy understand the functions SearchParameters use but it lacks."""
-    return {
-        "userInvocationTable": {
-            "resolve": {"fn": _resolve_stub, "arity": {0: []}},
-            "hasExtension": {"fn": _has_extension_stub, "arity": {1: ["String"]}},
-        }
-    }
-
-
-def _plain(value: Any) -> Any:
-    """fhirpathpy returns Decimals and its own date types; index converters expect JSON values."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _fallback(expression: str, ctx: _Context) -> Branch:
-    from fhirpathpy import apply_parsed_path
-    from fhirpathpy.engine.nodes import ResourceNode
-    from fhirpathpy.parser import parse as fp_parse
-
-    parsed = fp_parse(expression)
-    fhir_model = model.fhir_model()
-    options = fhirpathpy_options()
-    context_type = ctx.type
-
-    def evaluate(collection: Collection) -> Collection:
-        out: Collection = []
-        for item in collection:
-            if type(item) is not dict:
-                continue
-            node = item if ctx.at_root else ResourceNode.create_node(item, context_type)
-            try:
-                result = apply_parsed_path(node, parsed, {"resource": item, "rootResource": item}, fhir_model, options)
-            except Exception as exc:  # noqa: BLE001 - a bad value must never break ingest
-                log.debug("fhirpathpy failed on %r: %s", expression, exc)
-                continue
-            out.extend(_plain(v) for v in result if v is not None)
-        return out
-
-    return _computed(evaluate, None, f"fhirpathpy:{expression}")  # type: ignore[arg-type]
-
-
 # --- entry point -------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=8192)
-def compile_expression(expression: str, context_type: str, root_type: str | None = None) -> CompiledExpression:
+def compile_expression(
+    expression: str, context_type: str, root_type: str | None = None
+) -> CompiledExpression:
     """Compile ``expression`` for a focus of ``context_type`` (a resource type, or the type of a
     composite's base element, with ``root_type`` the resource type for ``%resource``).
 
@@ -623,7 +435,9 @@ def compile_expression(expression: str, context_type: str, root_type: str | None
     except (Unsupported, FhirPathSyntaxError) as exc:
         log.info("FHIRPath %r on %s falls back to fhirpathpy: %s", expression, context_type, exc)
         try:
-            branch = _fallback(expression, ctx)
+            branch = _computed(
+                fallback_step(expression, ctx.type, ctx.at_root), None, f"fhirpathpy:{expression}"
+            )
         except Exception as fp_exc:  # noqa: BLE001 - unreadable even for fhirpathpy: index nothing
             log.warning("FHIRPath %r cannot be evaluated: %s", expression, fp_exc)
             return CompiledExpression(expression, context_type, [], native=False, reason=f"{exc}; {fp_exc}")

@@ -1,8 +1,10 @@
-"""Static R4 type information for compiling FHIRPath: what type an element has, which JSON keys a
-choice element (``value[x]``) can appear under, and which names are resource types.
+"""Static R4 type information for compiling search FHIRPath: what type an element has, which JSON
+keys a choice element (``value[x]``) appears under, and which names are resource types.
 
-The data is the R4 model that ships with fhirpathpy (generated from the R4 StructureDefinitions), so
-the compiler and the fhirpathpy fallback agree on the model. Lookups happen at compile time only.
+A thin view over ``gpbridge.fhir.element_types`` (the project's compiled spec/types.json), shaped
+for the search compiler; lookups happen at compile time only. A "type" is a FHIR type name
+("CodeableConcept", "dateTime", "Observation") or, for a backbone element, the path that defines it
+("Observation.component").
 """
 
 from __future__ import annotations
@@ -10,109 +12,80 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-# A "type" here is a FHIR type name ("CodeableConcept", "dateTime", "Observation") or, for backbone
-# elements that have no type of their own, the element path that defines them ("Observation.component").
-TypeName = str
+from gpbridge.fhir import spec
+from gpbridge.fhir.element_types import PrimitiveNavigation, derives_from, member_of
+
+__all__ = [
+    "PrimitiveNavigation",
+    "choice_keys",
+    "fhir_model",
+    "is_subtype",
+    "member",
+    "parent_type",
+    "primitive_types",
+    "resource_types",
+    "type_specifier",
+]
 
 
 @cache
 def fhir_model() -> dict[str, Any]:
-    """fhirpathpy's R4 model dict (also what the fhirpathpy fallback evaluates with)."""
+    """fhirpathpy's R4 model, which the fhirpathpy fallback evaluates with."""
     from fhirpathpy.models import models
 
     return models["r4"]
 
 
 @cache
-def _backbone_paths() -> frozenset[str]:
-    """Every proper prefix of a known element path: those are backbone elements (or resources)."""
-    prefixes: set[str] = set()
-    for path in fhir_model()["path2Type"]:
-        parts = path.split(".")
-        for i in range(1, len(parts)):
-            prefixes.add(".".join(parts[:i]))
-    for path in fhir_model()["choiceTypePaths"]:
-        parts = path.split(".")
-        for i in range(1, len(parts)):
-            prefixes.add(".".join(parts[:i]))
-    return frozenset(prefixes)
-
-
-@cache
 def primitive_types() -> frozenset[str]:
     """FHIR primitive type names (lower-case initial), e.g. ``dateTime``, ``code``."""
-    names = {t for t in fhir_model()["path2Type"].values() if t[:1].islower()}
-    names |= {t for t in fhir_model()["type2Parent"] if t[:1].islower()}
-    return frozenset(names)
+    return frozenset(
+        name for name, definition in spec.types().items() if definition["kind"] == "primitive-type"
+    )
 
 
 @cache
 def resource_types() -> frozenset[str]:
-    parents = fhir_model()["type2Parent"]
-    return frozenset(t for t in parents if is_subtype(t, "Resource")) | {"Resource"}
+    """Concrete resource type names."""
+    return spec.resource_types()
 
 
-def parent_type(type_: TypeName) -> TypeName | None:
-    if "." in type_:  # a backbone element path
+def parent_type(type_: str) -> str | None:
+    """The type ``type_`` specialises (Age -> Quantity, code -> string); backbones -> BackboneElement."""
+    if "." in type_:
         return "BackboneElement"
-    return fhir_model()["type2Parent"].get(type_)
+    definition = spec.type_def(type_)
+    return definition.get("base") if definition else None
 
 
-def is_subtype(type_: TypeName | None, ancestor: TypeName) -> bool:
+def is_subtype(type_: str | None, ancestor: str) -> bool:
     """True when ``type_`` is ``ancestor`` or derives from it (Age is a Quantity, code is a string)."""
-    while type_:
-        if type_ == ancestor:
-            return True
-        type_ = parent_type(type_)
-    return False
+    return derives_from(type_, ancestor)
 
 
-def choice_suffix_type(suffix: str) -> TypeName:
-    """``valueDateTime`` -> ``dateTime``; ``valueQuantity`` -> ``Quantity``."""
-    lowered = suffix[:1].lower() + suffix[1:]
-    return lowered if lowered in primitive_types() else suffix
-
-
-def type_specifier(name: str) -> TypeName:
-    """Normalise a type named in ``as``/``is``/``ofType``: strip ``FHIR.``, and map System types and
+def type_specifier(name: str) -> str:
+    """Normalise a type named in ``as``/``is``/``ofType``: strip ``FHIR.``/``System.``, and map
     capitalised primitives onto the FHIR primitive (``DateTime`` -> ``dateTime``), which is what a
-    search parameter author means by ``value.as(DateTime)``."""
+    SearchParameter author means by ``value.as(DateTime)``."""
     for prefix in ("FHIR.", "System."):
         if name.startswith(prefix):
             name = name[len(prefix) :]
-    return choice_suffix_type(name)
+    lowered = name[:1].lower() + name[1:]
+    return lowered if lowered in primitive_types() else name
 
 
-def _normalise(type_: str) -> TypeName:
-    # ids and extension urls are typed System.String in the model; for indexing they are strings.
-    return "string" if type_.startswith("System.") else type_
-
-
-@cache
-def member(type_: TypeName, name: str) -> tuple[tuple[str, TypeName | None], ...]:
+def member(type_: str | None, name: str) -> tuple[tuple[str, str | None], ...]:
     """The JSON keys under which element ``name`` of ``type_`` appears, each with its type.
 
-    A choice element yields one entry per allowed type; an unknown element yields its own name with
-    type None (navigated, but not typed)."""
-    model = fhir_model()
-    current: TypeName | None = type_
-    while current:
-        path = f"{current}.{name}"
-        path = model["pathsDefinedElsewhere"].get(path, path)
-        choices = model["choiceTypePaths"].get(path)
-        if choices:
-            return tuple((name + suffix, choice_suffix_type(suffix)) for suffix in choices)
-        found = model["path2Type"].get(path)
-        if found:
-            return ((name, _normalise(found)),)
-        if path in _backbone_paths():
-            return ((name, path),)
-        current = parent_type(current)
-    return ((name, None),)
+    A choice element yields one entry per allowed type; an element of an unknown type (or a
+    resource, e.g. ``Bundle.entry.resource``) has type None; an element the type does not have
+    yields (). Raises PrimitiveNavigation for a name inside a primitive."""
+    found = member_of(type_, name)
+    return ((name, None),) if found is None else found
 
 
 @cache
-def choice_keys(type_: TypeName, name: str) -> dict[str, TypeName]:
+def choice_keys(type_: str, name: str) -> dict[str, str]:
     """For a choice element, JSON key -> type (``{"valueString": "string", ...}``); else empty."""
     entries = member(type_, name)
     if len(entries) == 1 and entries[0][0] == name:

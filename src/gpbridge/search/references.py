@@ -16,6 +16,10 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 @lru_cache(maxsize=65536)  # the same few references (the patient, the encounter) recur constantly
+def _parse_reference_cached(text: str) -> tuple[str | None, str | None, str | None] | None:
+    return _parse_reference(text)
+
+
 def parse_reference(text: str) -> tuple[str | None, str | None, str | None] | None:
     """``(type, id, url)`` for a Reference.reference string, or None when there is nothing to index.
 
@@ -23,6 +27,11 @@ def parse_reference(text: str) -> tuple[str | None, str | None, str | None] | No
     ``urn:uuid:..``, canonicals and anything else -> (None, None, text); ``#contained`` -> None.
     A ``/_history/n`` suffix is ignored: search matches the resource, not the version.
     """
+    # Bounded by count and (here) by length, so odd inputs cannot grow the cache's memory.
+    return _parse_reference_cached(text) if len(text) <= 256 else _parse_reference(text)
+
+
+def _parse_reference(text: str) -> tuple[str | None, str | None, str | None] | None:
     if not text or text[0] == "#":
         return None
     if text.startswith("urn:"):
