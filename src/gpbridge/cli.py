@@ -124,6 +124,15 @@ def demo_data(
     console.print(f"Wrote {summary.describe()} to {out}")
 
 
+def _add_subcommands() -> None:
+    from gpbridge.terminology.cli import app as terminology_app
+
+    app.add_typer(terminology_app, name="terminology", help="Load and inspect SNOMED CT, dm+d and Read maps.")
+
+
+_add_subcommands()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

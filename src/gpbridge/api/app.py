@@ -20,6 +20,7 @@ from starlette.routing import Route
 from gpbridge.api import errors
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
+from gpbridge.api.operations import terminology
 from gpbridge.api.routes import history, instance, metadata, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
@@ -99,6 +100,7 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
         _route(f"{p}/_history", get=history.system_history),
         _route(f"{p}/_search", post=system.search_post),
         _route(f"{p}/metadata", get=metadata.metadata),
+        *terminology.routes(p),
     ]
 
 

@@ -111,6 +111,7 @@ def _operations() -> list[dict[str, Any]]:
         definition = getattr(module, "OPERATION", None)
         if isinstance(definition, dict):
             found.append(definition)
+        found.extend(d for d in getattr(module, "OPERATIONS", []) if isinstance(d, dict))
     return found
 
 

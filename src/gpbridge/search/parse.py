@@ -44,8 +44,8 @@ MODIFIERS = {
     "uri": {"missing", "below", "above"},
     "composite": {"missing"},
 }
-# Modifiers that are valid FHIR but need the terminology service (a later issue).
-TERMINOLOGY_MODIFIERS = {"in", "not-in", "below", "above", "of-type"}
+# Token modifiers answered from the terminology tables (is-a closure, value set expansions).
+TERMINOLOGY_MODIFIERS = {"in", "not-in", "below", "above"}
 
 
 def split_values(raw: str) -> list[str]:
@@ -151,10 +151,8 @@ def _parse_one(q: SearchQuery, type_: str, name: str, value: str, max_count: int
         is_type_modifier = kind == "reference" and registry.is_resource_type(modifier)
         if modifier not in allowed and not is_type_modifier:
             raise bad_request(f"modifier ':{modifier}' is not valid for {kind} parameter '{base}'", name)
-        if modifier in TERMINOLOGY_MODIFIERS and not (kind == "uri" and modifier in {"below", "above"}):
-            raise FhirError.of(400, "not-supported",
-                               f"modifier ':{modifier}' on '{base}' needs the terminology service, "
-                               "which is not available on this server yet", name)
+        if modifier == "of-type":
+            raise FhirError.of(400, "not-supported", f"modifier ':of-type' on '{base}' is not supported", name)
     q.clauses.append(build_clause(type_, base, kind, modifier, value, definition, base_url, name))
     q.raw.append((name, value))
 
@@ -179,6 +177,14 @@ def build_clause(type_: str, code: str, kind: str, modifier: str | None, value: 
 def _token(v: str, modifier, definition, base_url, label) -> Any:
     if modifier == "text":
         return StringValue(normalise(_unescape(v)))
+    if modifier in ("in", "not-in"):
+        return UriValue(_unescape(v))  # a ValueSet canonical URL (url|version allowed)
+    if modifier in ("below", "above"):
+        parts = _split_unescaped(v, "|", 1)
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise bad_request(f"':{modifier}' on '{label}' needs system|code, e.g. http://snomed.info/sct|73211009",
+                              label)
+        return TokenValue(_unescape(parts[0]), _unescape(parts[1]))
     parts = _split_unescaped(v, "|", 1)
     if len(parts) == 1:
         return TokenValue(None, _unescape(parts[0]))

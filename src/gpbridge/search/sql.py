@@ -135,7 +135,7 @@ class SqlBuilder:
             missing = clause.values[0].missing  # type: ignore[union-attr]
             exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
             return Condition(("NOT " if missing else "") + exists, pid_params)
-        negate = clause.modifier == "not"
+        negate = clause.modifier in ("not", "not-in")
         ors: list[str] = []
         params: list[Any] = []
         for v in clause.values:
@@ -160,6 +160,10 @@ class SqlBuilder:
             if isinstance(v, StringValue):  # :text
                 return (f"({x}.text LIKE ? ESCAPE '\\' OR {x}.text LIKE ? ESCAPE '\\')",
                         [_like(v.text) + "%", "% " + _like(v.text) + "%"], False)
+            if clause.modifier in ("below", "above"):
+                return self._subsumption(clause.modifier, v, x)
+            if clause.modifier in ("in", "not-in"):
+                return self._in_value_set(v, x)
             return _token_sql(v, x)
         if kind == "string":
             assert isinstance(v, StringValue)
@@ -202,6 +206,22 @@ class SqlBuilder:
                 return f"{x}.uri IN ({','.join('?' * len(prefixes))})", prefixes, False
             return f"{x}.uri = ?", [v.uri], False
         raise bad_request(f"search parameter '{clause.param}' of type {kind} is not supported")
+
+    def _subsumption(self, modifier: str, v: TokenValue, x: str) -> tuple[str, list[Any], bool]:
+        """``:below`` / ``:above``: codes in the is-a closure of the terminology tables."""
+        from gpbridge.terminology.closure import ancestors_sql, descendants_sql
+
+        closure = descendants_sql if modifier == "below" else ancestors_sql
+        sql, params = closure(self.dialect, v.system or "", v.code or "")
+        return f"({x}.system = ? AND {x}.code IN ({sql}))", [v.system, *params], False
+
+    def _in_value_set(self, v: UriValue, x: str) -> tuple[str, list[Any], bool]:
+        """``:in`` / ``:not-in``: membership of a value set's expansion (404/422 when it has none)."""
+        from gpbridge.terminology.service import expand_value_set_codes
+
+        sql, params = expand_value_set_codes(self.store, v.uri)
+        return (f"EXISTS (SELECT 1 FROM ({sql}) vs WHERE vs.system = {x}.system AND vs.code = {x}.code)",
+                params, False)
 
     def _id(self, clause: Clause, a: str) -> Condition:
         if clause.modifier == "missing":
