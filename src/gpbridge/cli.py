@@ -79,28 +79,148 @@ def _export_settings(settings: Settings) -> None:
             os.environ[f"GPBRIDGE_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
+FORMATS = ("gp2gp", "csv", "fhir")
+
+
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="FHIR JSON files, Bundles, NDJSON, or directories of them.")],
+    paths: Annotated[list[str], typer.Argument(
+        help="Files or directories; start with a format (gp2gp, csv) for non-FHIR sources, "
+             "e.g. 'gpbridge import gp2gp extract.xml'. Default: FHIR JSON, Bundles or NDJSON.")],
     database: DatabaseOption = None,
-    batch_size: Annotated[int, typer.Option(help="Plain resources written per transaction.")] = 500,
+    profile: Annotated[str | None, typer.Option(help="CSV mapping profile (e.g. readv2-journal, ctv3-events).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Plain FHIR resources written per transaction.")] = 500,
 ) -> None:
-    """Load FHIR JSON resources, Bundles or NDJSON into the store (streamed, one transaction per batch)."""
-    from gpbridge.adapters.fhir.importer import import_paths
+    """Load records: FHIR JSON/NDJSON (default), GP2GP EHR extracts, or CSV extracts with legacy codes."""
     from gpbridge.store import open_store
 
-    settings = _settings(database=database)
-    missing = [str(p) for p in paths if not p.exists()]
+    fmt = "fhir"
+    if paths and paths[0] in FORMATS:
+        fmt, paths = paths[0], paths[1:]
+    if not paths:
+        console.print("[red]error:[/] give at least one file or directory to import")
+        raise typer.Exit(2)
+    files = [Path(p) for p in paths]
+    missing = [str(p) for p in files if not p.exists()]
     if missing:
         console.print(f"[red]error:[/] no such file or directory: {', '.join(missing)}")
         raise typer.Exit(2)
+    if fmt == "csv" and not profile:
+        from gpbridge.adapters.csv.profile import available_profiles
+
+        console.print(f"[red]error:[/] CSV imports need --profile (one of: {', '.join(available_profiles())})")
+        raise typer.Exit(2)
+    settings = _settings(database=database)
     store = open_store(settings.database, settings)
     try:
-        summary = import_paths(store, settings, paths, batch_size=batch_size, console=console)
+        failed = _run_import(fmt, store, settings, files, profile=profile, batch_size=batch_size)
     finally:
         store.close()
-    summary.print(console)
-    if summary.failed:
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run_import(fmt: str, store: object, settings: Settings, files: list[Path], *, profile: str | None,
+                batch_size: int) -> int:
+    """Run one import and print its summary; returns the number of failures."""
+    if fmt == "fhir":
+        from gpbridge.adapters.fhir.importer import import_paths
+
+        summary = import_paths(store, settings, files, batch_size=batch_size, console=console)  # type: ignore[arg-type]
+        summary.print(console)
+        return summary.failed
+    from gpbridge.adapters.common.summary import print_import_summary
+
+    if fmt == "gp2gp":
+        from gpbridge.adapters.gp2gp.importer import import_gp2gp_paths
+
+        results = import_gp2gp_paths(store, settings, files)  # type: ignore[arg-type]
+    else:
+        from gpbridge.adapters.csv.importer import import_csv_file
+
+        results = [import_csv_file(store, settings, f, profile=profile or "") for f in files]  # type: ignore[arg-type]
+    print_import_summary(results, console)
+    return sum(1 for r in results if not r.ok)
+
+
+@app.command()
+def mllp(
+    database: DatabaseOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (2575 is the registered HL7 MLLP port).")] = 2575,
+) -> None:
+    """Receive HL7 v2 messages over MLLP (ADT, ORU), acknowledging each with AA/AE/AR."""
+    import asyncio
+
+    from gpbridge.adapters.hl7v2.mllp import run_mllp_server
+    from gpbridge.store import open_store
+
+    settings = _settings(database=database)
+    store = open_store(settings.database, settings)
+    console.print(f"gpbridge MLLP listener on {host}:{port} (database {settings.database})")
+    try:
+        asyncio.run(run_mllp_server(store, settings, host, port))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+
+
+quarantine_app = typer.Typer(no_args_is_help=True, help="Inputs that could not be imported, kept with their reason.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list_command(database: DatabaseOption = None) -> None:
+    """List quarantined inputs still waiting for a fix."""
+    from gpbridge.adapters.common.quarantine import quarantine_list
+    from gpbridge.adapters.common.summary import print_quarantine
+    from gpbridge.store import open_store
+
+    settings = _settings(database=database)
+    store = open_store(settings.database, settings)
+    try:
+        print_quarantine(quarantine_list(store), console)
+    finally:
+        store.close()
+
+
+@quarantine_app.command("show")
+def quarantine_show_command(item: str, database: DatabaseOption = None) -> None:
+    """Show one quarantined input: where it came from, why it failed, and the original."""
+    from gpbridge.adapters.common.quarantine import quarantine_show
+    from gpbridge.store import open_store
+
+    settings = _settings(database=database)
+    store = open_store(settings.database, settings)
+    try:
+        shown = quarantine_show(store, item)
+    except KeyError as exc:
+        console.print(f"[red]error:[/] {exc.args[0]}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    console.print(shown)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry_command(item: str, database: DatabaseOption = None) -> None:
+    """Re-run the adapter on a quarantined input (after fixing the code maps or the adapter)."""
+    from gpbridge.adapters.common.quarantine import quarantine_retry
+    from gpbridge.adapters.common.summary import print_import_summary
+    from gpbridge.store import open_store
+
+    settings = _settings(database=database)
+    store = open_store(settings.database, settings)
+    try:
+        result = quarantine_retry(store, settings, item)
+    except KeyError as exc:
+        console.print(f"[red]error:[/] {exc.args[0]}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    print_import_summary([result], console)
+    if not result.ok:
         raise typer.Exit(1)
 
 

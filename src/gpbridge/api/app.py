@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gpbridge.api import errors
+from gpbridge.api import errors, ingest
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
 from gpbridge.api.operations import terminology
@@ -101,6 +101,7 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
         _route(f"{p}/_search", post=system.search_post),
         _route(f"{p}/metadata", get=metadata.metadata),
         *terminology.routes(p),
+        Route("/ingest/gp2gp", ingest.ingest_gp2gp, methods=["POST"]),
     ]
 
 
