@@ -41,6 +41,8 @@ IDENTIFIER_SUFFIX = ":identifier"
 class IndexRowBuilder:
     def __init__(self, pids: dict[tuple[str, str], int]) -> None:
         self.pids = pids  # shared with the store; filled when the schema is loaded
+        self._by_type: dict[str, dict[str, int]] = {}
+        self._loaded = -1
 
     @staticmethod
     def all_param_keys() -> list[tuple[str, str]]:
@@ -53,61 +55,71 @@ class IndexRowBuilder:
                     keys.append((type_, code + IDENTIFIER_SUFFIX))
         return keys
 
+    def type_pids(self, type_: str) -> dict[str, int]:
+        """``{param code: pid}`` for one type (cached: this is on the hot path of every write)."""
+        found = self._by_type.get(type_)
+        if found is None or self._loaded != len(self.pids):
+            if self._loaded != len(self.pids):
+                self._by_type.clear()
+                self._loaded = len(self.pids)
+            found = {code: pid for (t, code), pid in self.pids.items() if t == type_}
+            self._by_type[type_] = found
+        return found
+
     def rows(self, type_: str, resource: dict[str, Any], rid: int) -> list[list[tuple]]:
-        """Rows per index table, in ``INDEX_TABLES`` order, each starting with ``rid``."""
+        """Rows per index table, in ``INDEX_TABLES`` order, each starting with ``rid``.
+
+        Each table's key (after rid) de-duplicates: one row per distinct value of a parameter.
+        """
         values = extractor_for(type_).extract(resource)
-        pids = self.pids
+        pids = self.type_pids(type_)
+        get = pids.get
         tokens: dict[tuple, tuple] = {}
         for param, system, code, text in values.tokens:
-            pid = pids.get((type_, param))
+            pid = get(param)
             if pid is not None:
                 key = (pid, system or "", code or "")
                 if key not in tokens or (text and not tokens[key][4]):
                     tokens[key] = (rid, pid, system or "", code or "", normalise(text) if text else None)
-        strings = {
-            (pid, norm, exact)
-            for param, norm, exact in values.strings
-            if (pid := pids.get((type_, param))) is not None
-        }
-        dates = {(pid, lo, hi) for param, lo, hi in values.dates if (pid := pids.get((type_, param))) is not None}
-        numbers = {(pid, v) for param, v in values.numbers if (pid := pids.get((type_, param))) is not None}
-        quantities = {
-            (pid, system or "", code or "", v)
-            for param, system, code, v in values.quantities
-            if (pid := pids.get((type_, param))) is not None
-        }
+        strings = {(rid, pid, norm, exact) for param, norm, exact in values.strings
+                   if (pid := get(param)) is not None}
+        dates = {(rid, pid, lo, hi) for param, lo, hi in values.dates if (pid := get(param)) is not None}
+        numbers = {(rid, pid, v) for param, v in values.numbers if (pid := get(param)) is not None}
+        quantities = {(rid, pid, system or "", code or "", v) for param, system, code, v in values.quantities
+                      if (pid := get(param)) is not None}
         refs = set()
         for param, ttype, tid, url in values.references:
-            pid = pids.get((type_, param))
+            pid = get(param)
             if pid is None:
                 continue
             if url is not None:
-                refs.add((pid, ttype or "", url))
+                refs.add((rid, pid, ttype or "", url))
             elif tid:
-                refs.add((pid, ttype or "", tid))
-        uris = {(pid, u) for param, u in values.uris if (pid := pids.get((type_, param))) is not None}
+                refs.add((rid, pid, ttype or "", tid))
+        uris = {(rid, pid, u) for param, u in values.uris if (pid := get(param)) is not None}
         return [
             list(tokens.values()),
-            [(rid, *r) for r in strings],
-            [(rid, *r) for r in dates],
-            [(rid, *r) for r in numbers],
-            [(rid, *r) for r in quantities],
-            [(rid, *r) for r in refs],
-            [(rid, *r) for r in uris],
-            _composites(pids, type_, values.composites, rid),
+            list(strings),
+            list(dates),
+            list(numbers),
+            list(quantities),
+            list(refs),
+            list(uris),
+            _composites(pids, values.composites, rid) if values.composites else [],
         ]
 
 
 def composite_rows(pids: dict[tuple[str, str], int], type_: str, resource: dict[str, Any], rid: int) -> list[tuple]:
     """Only the composite rows of a resource (used when upgrading a database to schema v2)."""
-    return _composites(pids, type_, extractor_for(type_).extract(resource).composites, rid)
+    by_code = {code: pid for (t, code), pid in pids.items() if t == type_}
+    return _composites(by_code, extractor_for(type_).extract(resource).composites, rid)
 
 
-def _composites(pids: dict[tuple[str, str], int], type_: str, composites: list[tuple], rid: int) -> list[tuple]:
+def _composites(pids: dict[str, int], composites: list[tuple], rid: int) -> list[tuple]:
     """(param, (system, code), (kind, ...)) -> ix_composite rows; the second value by its kind."""
     rows: dict[tuple, None] = {}
     for param, first, second in composites:
-        pid = pids.get((type_, param))
+        pid = pids.get(param)
         if pid is None or not first or first[1] is None:
             continue
         kind = second[0]

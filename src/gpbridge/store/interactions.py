@@ -10,7 +10,6 @@ later, the full profile validator) runs — so REST, HL7 v2, GP2GP and CSV write
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -33,6 +32,7 @@ from gpbridge.fhir.outcome import (
     unprocessable,
 )
 from gpbridge.search.query import SearchQuery
+from gpbridge.store import ids
 from gpbridge.store.base import StoredResource, StoreSession, WriteResult
 
 # FHIR R4 id datatype: https://hl7.org/fhir/R4/datatypes.html#id
@@ -161,7 +161,7 @@ def parse_etag(value: str, what: str = "If-Match") -> int:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return ids.new_id()
 
 
 # -- conditional criteria ---------------------------------------------------------------------

@@ -9,7 +9,6 @@ the unit of atomicity: nothing is visible, and nothing survives a crash, until c
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from gpbridge.search.query import SearchQuery
 from gpbridge.store import migrations
 from gpbridge.store.base import SearchResult, StoredResource, WriteResult
 from gpbridge.store.dialect import Dialect
+from gpbridge.store.ids import new_id
 from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,7 +128,7 @@ class SqlSession:
     def create(self, resource: dict[str, Any], id_: str | None = None) -> WriteResult:
         type_ = _resource_type(resource)
         if id_ is None:
-            return WriteResult(self._put(type_, str(uuid.uuid4()), resource, None, "POST"), created=True)
+            return WriteResult(self._put(type_, new_id(), resource, None, "POST"), created=True)
         existing = self._current(type_, id_)
         if existing is not None and not existing.deleted:
             raise FhirError.of(409, "duplicate", f"{type_}/{id_} already exists")
