@@ -33,6 +33,7 @@ bench: $(STAMP)
 ## spec: regenerate src/gpbridge/fhir/spec from ../shared/data
 spec: $(STAMP)
 	$(BIN)/python tools/compile_spec.py
+	$(BIN)/python tools/compile_profiles.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -244,6 +244,25 @@ def demo_data(
     console.print(f"Wrote {summary.describe()} to {out}")
 
 
+ig_app = typer.Typer(no_args_is_help=True, help="FHIR implementation guides (profiles, extensions, value sets).")
+app.add_typer(ig_app, name="ig")
+
+
+@ig_app.command("install")
+def ig_install(
+    path: Annotated[Path, typer.Argument(help="A FHIR package folder or .tgz (package.json + StructureDefinitions).")],
+) -> None:
+    """Compile a FHIR package's profiles so writes and $validate check them."""
+    from gpbridge.fhir.packages import PackageError, ig_install_command
+
+    settings = _settings()
+    try:
+        console.print(ig_install_command(path, settings), soft_wrap=True)
+    except PackageError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
 def _add_subcommands() -> None:
     from gpbridge.terminology.cli import app as terminology_app
 

@@ -34,6 +34,8 @@ class Settings:
     pool_size: int = 8
     #: Validation mode for writes: strict (reject on error), lenient (store, return warnings), off.
     validation: str = "strict"
+    #: Resource types that must claim a UK Core profile (comma-separated, or ``*`` for all).
+    validation_require_ukcore: str = ""
     #: Development mode: security policy allows everything (must be explicit; warned on every start).
     insecure_dev: bool = False
     #: Directory for ``--demo`` data and other runtime files.

@@ -19,7 +19,7 @@ from gpbridge.fhir.spec import search_parameters_for
 from gpbridge.search.fhirpath_compile import compile_expression
 from gpbridge.search.fhirpath_fallback import fhirpathpy_options
 from gpbridge.search.fhirpath_model import fhir_model, resource_types
-from gpbridge.search.fhirpath_parse import FhirPathSyntaxError, parse, unparse
+from gpbridge.fhir.fhirpath_parse import FhirPathSyntaxError, parse, unparse
 
 from . import (
     GENERATED_TYPES,

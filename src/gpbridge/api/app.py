@@ -21,6 +21,7 @@ from gpbridge.api import errors, ingest
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
 from gpbridge.api.operations import terminology
+from gpbridge.api.operations import validate as validate_op
 from gpbridge.api.routes import history, instance, metadata, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
@@ -28,6 +29,7 @@ from gpbridge.fhir.outcome import FhirError
 from gpbridge.security.audit import AuditSink, NullAuditSink
 from gpbridge.store import open_store
 from gpbridge.store.base import Store
+from gpbridge.terminology.service import use_for_validation
 
 log = logging.getLogger("gpbridge.api")
 
@@ -101,6 +103,7 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
         _route(f"{p}/_search", post=system.search_post),
         _route(f"{p}/metadata", get=metadata.metadata),
         *terminology.routes(p),
+        *validate_op.routes(p),
         Route("/ingest/gp2gp", ingest.ingest_gp2gp, methods=["POST"]),
     ]
 
@@ -113,6 +116,7 @@ def create_app(
     owned = store is None
     if store is None:
         store = open_store(settings.database, settings)
+    use_for_validation(store)
     api = Api(
         settings=settings,
         store=store,

@@ -122,7 +122,8 @@ def type_of_path(type_name: str, path: str) -> str | None:
     """The type key at a dotted element path below a type ("code.coding" -> "Coding")."""
     current: str | None = type_name
     for name in path.split(".") if path else ():
-        members = member_of(current, name)
+        # A primitive's children (id, extension) are those of Element.
+        members = member_of("Element" if is_primitive(current) else current, name)
         if not members:
             return None
         types = {t for _, t in members}

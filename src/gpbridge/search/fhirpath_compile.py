@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from gpbridge.search import fhirpath_model as model
-from gpbridge.search.fhirpath_fallback import fallback_step
-from gpbridge.search.fhirpath_parse import (
+from gpbridge.fhir.fhirpath_parse import (
     Binary,
     Call,
     FhirPathSyntaxError,
@@ -41,6 +39,8 @@ from gpbridge.search.fhirpath_parse import (
     parse,
     unparse,
 )
+from gpbridge.search import fhirpath_model as model
+from gpbridge.search.fhirpath_fallback import fallback_step
 from gpbridge.search.fhirpath_runtime import (
     LOGIC,
     Branch,

@@ -518,3 +518,17 @@ def _spec_value_set(url: str) -> dict[str, Any] | None:
     include = [{"system": system, "concept": [{"code": c} for c in codes]}
                for system, codes in entry.items() if isinstance(codes, list)]
     return {"resourceType": "ValueSet", "url": url, "status": "active", "compose": {"include": include}}
+
+
+def use_for_validation(store: Any) -> None:
+    """Let the validator check bindings to value sets it cannot expand itself (SNOMED CT, dm+d)
+    against this store's terminology. An undecidable code (system not loaded) stays a warning."""
+    from gpbridge.fhir.bindings import register_code_validator
+
+    tx = terminology_for(store)
+
+    def check(url: str, system: str, code: str) -> bool | None:
+        result = tx.validate_code(code, system, url=url)
+        return result.code_ok if result.known else None
+
+    register_code_validator(check)

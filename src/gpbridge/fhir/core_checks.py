@@ -1,0 +1,414 @@
+"""The checks every resource gets from the base specification, beyond ``fhir.structure``:
+
+- required bindings of R4 elements (and extensible/preferred ones whose value set is known);
+- the invariants of resources, backbone elements and datatypes (dom-*, obs-6/7, per-1, qty-3,
+  ref-1, ext-1...), natively where the translator covers them;
+- datatype profiles used by base elements (SimpleQuantity in ``referenceRange.low``...);
+- reference target types (``Observation.subject`` may not point at a Medication);
+- every extension against its definition, including where it may be used (context);
+- NHS numbers on ``https://fhir.nhs.uk/Id/nhs-number`` identifiers;
+- contained resources and Bundle entries, recursively, with the profiles they claim.
+
+Each ``BasePlan`` (``fhir.core_plans``) becomes a walker: a closure with the plan's constants
+bound in, and one small handler per slot. This is the hot path of every write, so the common
+case is kept to a few dict and set operations per object: invariants are called directly (the
+guarded ones only when their keys are present), a code in an enumerable value set costs one set
+lookup, ``Patient/123`` to an allowed target is accepted without parsing, objects of a type with
+nothing to check of its own and no key of interest (a Coding without extensions) are not
+entered, and FHIRPath expressions for issues are only rendered when an issue is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from gpbridge.fhir import bindings, conformance, profiles, reference_targets, spec
+from gpbridge.fhir.core_plans import (
+    EXTENSION,
+    IDENTIFIER,
+    BasePlan,
+    Slot,
+    base_plan,
+    inert_without_extensions,
+    is_extension_slot,
+)
+from gpbridge.fhir.extension_context import allowed_here, describe
+from gpbridge.fhir.fhirpath_values import FhirPathError
+from gpbridge.fhir.identifier_checks import NHS_NUMBER_SYSTEM, identifier_problems
+from gpbridge.fhir.invariants import Invariant
+from gpbridge.fhir.validation_run import Path, Run, render
+
+Json = dict[str, Any]
+Walker = Callable[[Json, Path, Run, str], None]
+Handler = Callable[[Any, Json, Path, Run, str], None]
+
+
+def walk_resource(
+    resource: Json, path: str, run: Run, contained: bool = False, extra_profiles: tuple[str, ...] = ()
+) -> None:
+    """Base checks of a resource at ``path``, then the profiles it claims (and ``extra_profiles``)."""
+    rtype = resource.get("resourceType")
+    if type(rtype) is not str or not spec.is_resource_type(rtype):
+        return  # fhir.structure reports it
+    nested = resource is not run.root  # the Run starts in the root resource's frame already
+    if run.plain is None:
+        run.plain = not has_extensions(resource)
+    if nested:
+        run.enter_resource(resource, path, contained)
+    try:
+        walker_for(rtype, run.plain)(resource, path, run, rtype)
+        if extra_profiles or "meta" in resource:
+            claimed = claimed_profiles(resource)
+            for url in claimed + [u for u in extra_profiles if u not in claimed]:
+                conformance.check_profile(resource, url, path, run)
+    finally:
+        if nested:
+            run.leave_resource()
+
+
+def claimed_profiles(resource: Json) -> list[str]:
+    meta = resource.get("meta")
+    claimed = meta.get("profile") if type(meta) is dict else None
+    if type(claimed) is not list:
+        return []
+    return [profiles.strip_version(u) for u in claimed if type(u) is str]
+
+
+def has_extensions(resource: Json) -> bool:
+    """Whether an extension (or a primitive's ``_name`` object) occurs anywhere in ``resource``.
+
+    One serialisation and a few byte searches (about a microsecond) decide whether the walk may
+    skip everything only extensions could make matter; a false positive (the text inside a string
+    value) only costs the full walk. Single-byte searches run first: they are memchr-fast, and
+    most resources contain no "_" and no "x" at all.
+    """
+    text = orjson.dumps(resource)
+    if b"_" in text and b'"_' in text:
+        return True
+    return b"x" in text and b'xtension"' in text
+
+
+_walkers: dict[tuple[str, bool], Walker] = {}
+_walkers_generation = [-1]
+
+
+def walker_for(type_key: str, plain: bool = False) -> Walker:
+    """The walker for a type; ``plain`` for resources known to carry no extensions at all."""
+    if _walkers_generation[0] != profiles.generation():
+        _walkers.clear()
+        _walkers_generation[0] = profiles.generation()
+    found = _walkers.get((type_key, plain))
+    if found is None:
+        plan = base_plan(type_key)
+        found = plan.walkers[plain]
+        if found is None:
+            found = plan.walkers[plain] = _make_walker(plan, plain)
+        _walkers[(type_key, plain)] = found
+    return found  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------- walkers
+
+
+def _natives(invariants: tuple[Invariant, ...]) -> tuple[tuple[Callable[..., Any], Invariant], ...]:
+    """(function, invariant) pairs; an invariant without a native function gets one that defers
+    to ``Invariant.holds`` (fhirpathpy) through the reporting path."""
+    return tuple((inv.native.fn if inv.native is not None else _defer, inv) for inv in invariants)
+
+
+def _defer(items: Any, env: Any) -> Any:
+    raise FhirPathError("not translated")
+
+
+def _make_walker(plan: BasePlan, plain: bool) -> Walker:
+    always = _natives(plan.invariants)
+    guarded = tuple((inv.guard, fn, inv) for fn, inv in _natives(plan.guarded))
+    guard_keys = plan.guard_keys
+    best_practice = plan.best_practice
+    identifier = plan.kind == IDENTIFIER
+    slots = {key: slot for key, slot in plan.slots.items() if not (plain and _skippable(slot))}
+    keys = frozenset(slots)
+    handlers = {key: _handler(slot, plan, plain) for key, slot in slots.items()}
+    get = handlers.get
+
+    def walk(obj: Json, path: Path, run: Run, owner: str) -> None:
+        env = run.env
+        for fn, inv in always:
+            try:
+                result = fn((obj,), env)
+                if len(result) != 1 or result[0] is not False:
+                    continue
+            except FhirPathError:
+                pass
+            _invariant(inv, obj, path, run)
+        if guarded and not guard_keys.isdisjoint(obj):
+            for guard, fn, inv in guarded:
+                if guard.isdisjoint(obj):
+                    continue
+                try:
+                    result = fn((obj,), env)
+                    if len(result) != 1 or result[0] is not False:
+                        continue
+                except FhirPathError:
+                    pass
+                _invariant(inv, obj, path, run)
+        if best_practice and run.best_practice:
+            for inv in best_practice:
+                _invariant(inv, obj, path, run)
+        if identifier and obj.get("system") == NHS_NUMBER_SYSTEM:
+            for element, problem in identifier_problems(obj):
+                run.add("error", "value", problem, (path, element, None))
+        if keys.isdisjoint(obj):
+            return
+        for key, value in obj.items():
+            handler = get(key)
+            if handler is not None:
+                handler(value, obj, path, run, owner)
+
+    return walk
+
+
+def _invariant(inv: Invariant, focus: Any, path: Path, run: Run) -> None:
+    """Evaluate once more through ``holds`` (which falls back to fhirpathpy) and report."""
+    holds = inv.holds(focus, run.env)
+    if holds is False:
+        run.add(inv.severity, "invariant", f"Constraint {inv.key} failed: {inv.human}", path)
+    elif holds is None:
+        run.add("warning", "invariant", f"Constraint {inv.key} could not be evaluated: {inv.expression}", path)
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+
+
+def _skippable(slot: Slot) -> bool:
+    """In a resource without extensions: slots that cannot yield an issue."""
+    return is_extension_slot(slot) or (slot.only_child and inert_without_extensions(slot.child or ""))
+
+
+def _handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
+    """The function that checks the value(s) under one JSON key (a list item by item)."""
+    if slot.only_child:
+        return _child_handler(slot, plain)
+    if slot.binding is not None and slot.valueset is not None and not slot.invariants:
+        return _code_handler(slot)
+    if slot.targets is not None and slot.binding is None and not slot.invariants and not slot.type_profiles:
+        return _reference_handler(slot, plain)
+    return _general_handler(slot, plan, plain)
+
+
+def _items(value: Any, path: Path, key: str) -> list[tuple[Any, Path]]:
+    if type(value) is list:
+        return [(item, (path, key, i)) for i, item in enumerate(value) if item is not None]
+    return [] if value is None else [(value, (path, key, None))]
+
+
+def _child_walker(slot: Slot, plain: bool) -> Callable[[], tuple[Walker, BasePlan]]:
+    cell: list[tuple[Walker, BasePlan]] = []
+
+    def resolve() -> tuple[Walker, BasePlan]:
+        if not cell:
+            child = base_plan(slot.child)  # type: ignore[arg-type]
+            cell.append((walker_for(child.type_key, plain), child))
+        return cell[0]
+
+    return resolve
+
+
+def _child_owner(slot: Slot, child: BasePlan) -> str:
+    # A backbone's definition is its type key (which also resolves contentReference recursion).
+    return child.type_key if "." in child.type_key else slot.label
+
+
+def _child_handler(slot: Slot, plain: bool) -> Handler:
+    """A datatype or backbone with nothing else to check: enter it unless it cannot matter."""
+    resolve = _child_walker(slot, plain)
+    key = slot.key
+    state: list[Any] = []
+
+    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+        if not state:
+            walker, child = resolve()
+            state.extend((walker, child.keys if child.passive else None, _child_owner(slot, child)))
+        walker, skip_unless, child_owner = state
+        if type(value) is dict:
+            if skip_unless is None or not skip_unless.isdisjoint(value):
+                walker(value, (path, key, None), run, child_owner)
+        elif type(value) is list:
+            for i, item in enumerate(value):
+                if type(item) is dict and (skip_unless is None or not skip_unless.isdisjoint(item)):
+                    walker(item, (path, key, i), run, child_owner)
+
+    return handle
+
+
+def _code_handler(slot: Slot) -> Handler:
+    """A bound code (status, gender...) whose value set is enumerable: one set lookup."""
+    codes = slot.valueset.codes  # type: ignore[union-attr]
+    strength, url = slot.binding  # type: ignore[misc]
+    type_code = slot.type_code or ""
+    label = slot.label
+    key = slot.key
+
+    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+        if type(value) is str and value in codes:
+            return
+        for item, where in _items(value, path, key):
+            if type(item) is str and item in codes:
+                continue
+            for severity, message in bindings.problems(item, type_code, strength, url):
+                run.add(severity, "code-invalid", f"{label}: {message}", where)
+
+    return handle
+
+
+def _reference_handler(slot: Slot, plain: bool) -> Handler:
+    """A Reference (subject, performer...): its target type, then the Reference itself (ref-1)."""
+    resolve = _child_walker(slot, plain)
+    key = slot.key
+    targets = slot.targets or frozenset()
+    state: list[Any] = []
+
+    def one(value: Any, path: Path, run: Run) -> None:
+        if type(value) is not dict:
+            return
+        literal = value.get("reference")
+        # "Patient/123" to an allowed type, the common case, is decided here without parsing; so is
+        # a transaction-local urn:uuid outside a Bundle, whose target cannot be known.
+        if not (
+            type(literal) is str
+            and "type" not in value
+            and (
+                ((slash := literal.find("/")) > 0 and literal[:slash] in targets and literal.find("/", slash + 1) < 0 and ":" not in literal)
+                or (literal.startswith("urn:") and run.root.get("resourceType") != "Bundle")
+            )
+        ):
+            _reference(value, slot, path, run)
+        if not state:
+            walker, child = resolve()
+            state.extend((walker, _child_owner(slot, child)))
+        state[0](value, path, run, state[1])
+
+    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+        if type(value) is list:
+            for i, item in enumerate(value):
+                one(item, (path, key, i), run)
+        else:
+            one(value, (path, key, None), run)
+
+    return handle
+
+
+def _general_handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
+    """Everything else: bindings on complex types, references, element invariants, extensions,
+    nested resources and datatype profiles, then the child object."""
+    resolve = _child_walker(slot, plain) if slot.child is not None else None
+    element_invariants = _natives(slot.invariants)
+    key = slot.key
+    concept_pairs = _concept_pairs(slot)
+
+    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+        for item, where in _items(value, path, key):
+            _general(item, where, obj, owner, run)
+
+    def _general(value: Any, path: Path, obj: Json, owner: str, run: Run) -> None:
+        if slot.binding is not None and not (concept_pairs is not None and _concept_in(value, concept_pairs)):
+            vs = slot.valueset
+            if not (vs is not None and type(value) is str and value in vs.codes):
+                strength, url = slot.binding
+                for severity, message in bindings.problems(value, slot.type_code or "", strength, url):
+                    run.add(severity, "code-invalid", f"{slot.label}: {message}", path)
+        for fn, inv in element_invariants:
+            try:
+                result = fn((value,), run.env)
+                if len(result) != 1 or result[0] is not False:
+                    continue
+            except FhirPathError:
+                pass
+            _invariant(inv, value, path, run)
+        if type(value) is not dict:
+            return
+        if slot.targets is not None:
+            _reference(value, slot, path, run)
+        if slot.resource:
+            walk_resource(value, render(path), run, contained=slot.key == "contained")
+            return
+        if slot.extension:
+            _extension(value, obj, plan, owner, path, run)
+        if resolve is not None:
+            walker, child = resolve()
+            if not (child.passive and child.keys.isdisjoint(value)):
+                walker(value, path, run, _child_owner(slot, child))
+        for url in slot.type_profiles:
+            conformance.check_profile(value, url, render(path), run, slot.type_code)
+
+    return handle
+
+
+def _concept_pairs(slot: Slot) -> frozenset[tuple[str, str]] | None:
+    """(system, code) pairs of an enumerable value set bound to a CodeableConcept or Coding."""
+    if slot.binding is None or slot.type_code not in ("CodeableConcept", "Coding"):
+        return None
+    vs = bindings.valueset(slot.binding[1])
+    return vs.pairs if vs is not None and vs.complete else None
+
+
+def _concept_in(value: Any, pairs: frozenset[tuple[str, str]]) -> bool:
+    """The common valid case of a bound CodeableConcept/Coding, without building messages."""
+    if type(value) is not dict:
+        return False
+    codings = value.get("coding")
+    if codings is None:
+        return _pair(value) in pairs
+    if type(codings) is list:
+        for coding in codings:
+            if type(coding) is dict and _pair(coding) in pairs:
+                return True
+    return False
+
+
+def _pair(coding: Json) -> tuple[Any, Any]:
+    system, code = coding.get("system"), coding.get("code")
+    # Only strings can be in a value set (and only they are hashable); anything else is malformed.
+    return (system, code) if type(system) is str and type(code) is str else (None, None)
+
+
+def _reference(value: Json, slot: Slot, path: Path, run: Run) -> None:
+    literal = value.get("reference")
+    targets = slot.targets
+    if type(literal) is str and targets is not None:
+        if literal.startswith("urn:") and run.root.get("resourceType") != "Bundle":
+            return  # a transaction-local id: its target is only known inside the Bundle
+        slash = literal.find("/")
+        # "Patient/123" to an allowed type: by far the common case, decided without parsing.
+        if slash > 0 and literal[:slash] in targets and literal.find("/", slash + 1) < 0 and ":" not in literal:
+            if "type" not in value:
+                return
+    reference_targets.check(value, targets or frozenset(), slot.label, render(path), run)
+
+
+def _extension(ext: Json, parent: Json, plan: BasePlan, owner: str, path: Path, run: Run) -> None:
+    url = ext.get("url")
+    if type(url) is not str or ("/" not in url and ":" not in url):
+        return  # a sub-extension of a complex extension: its parent's definition covers it
+    definition = profiles.get(url)
+    expression = render(path)
+    if definition is None or definition.get("type") != "Extension":
+        if ".modifierExtension[" in expression[expression.rfind(".") :]:
+            run.add("error", "extension", f"Unknown modifier extension {url}: it cannot be safely ignored", expression)
+        else:
+            run.add("information", "extension", f"Unknown extension {url}: not checked", expression)
+        return
+    where = run.element_path(expression).rsplit(".", 1)[0].replace("._", ".")
+    parent_url = parent.get("url") if plan.kind == EXTENSION else None
+    contexts = definition.get("context", [])
+    if not allowed_here(contexts, (where, owner), plan.datatype, parent_url if type(parent_url) is str else None):
+        run.add(
+            "error",
+            "extension",
+            f"The extension {url} may not be used on {where}; its definition allows: {describe(contexts)}",
+            expression,
+        )
+    conformance.check_profile(ext, url, expression, run, "Extension")

@@ -1,0 +1,100 @@
+"""The FHIR validator: every issue in a resource, from the definitions (no hand-written rules).
+
+``validate(resource, profiles=None, mode="create")`` returns every ``Issue`` (severity, IssueType
+code, plain-English diagnostics, FHIRPath expression):
+
+1. structure (``fhir.structure``): unknown elements, cardinality, JSON types, primitive formats,
+   choice types, ele-1;
+2. base checks (``fhir.core_checks``): required bindings, invariants, datatype profiles, reference
+   targets, extension definitions and contexts, NHS numbers, nested resources;
+3. profiles (``fhir.conformance``): every ``meta.profile`` the resource claims plus ``profiles``.
+
+``validate_resource(resource, settings)`` is the write-path hook ``store.interactions`` looks for:
+it runs steps 2-3 (the write path has already run the structure check), adds the UK Core profile
+for types the settings require it for, and leaves out information-level and best-practice notes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gpbridge.fhir import profiles as registry
+from gpbridge.fhir import spec
+from gpbridge.fhir.core_checks import walk_resource
+from gpbridge.fhir.outcome import Issue, error
+from gpbridge.fhir.structure import check_resource
+from gpbridge.fhir.validation_run import Run
+
+MODES = ("create", "update", "delete")
+
+
+def validate(
+    resource: Any,
+    *,
+    profiles: list[str] | None = None,
+    mode: str = "create",
+    best_practice: bool = True,
+) -> list[Issue]:
+    """Every issue in ``resource``; no issue at error level means it is valid.
+
+    ``profiles``: canonical URLs to check besides those in ``meta.profile`` (unknown ones give a
+    warning). ``mode``: create (an id is allowed but not needed), update (an id is required) or
+    delete (nothing about the content is checked). ``best_practice``: include best-practice
+    invariants such as dom-6 (narrative) as warnings.
+    """
+    if mode not in MODES:
+        return [error("invalid", f"Unknown validation mode {mode!r}; use create, update or delete")]
+    if mode == "delete":
+        return []
+    issues = check_resource(resource)
+    if type(resource) is not dict or not spec.is_resource_type(str(resource.get("resourceType"))):
+        return issues
+    if mode == "update" and "id" not in resource:
+        issues.append(error("required", "A resource being updated must have an id", f"{resource['resourceType']}.id"))
+    issues.extend(_content(resource, tuple(profiles or ()), best_practice))
+    return issues
+
+
+def validate_resource(resource: dict[str, Any], settings: Any) -> list[Issue]:
+    """The write-path hook: base checks and profiles, without structure (already checked).
+
+    Reads from ``settings`` (duck-typed, so fhir/ needs nothing of config): ``var_dir`` (user IG
+    packages in ``<var_dir>/profiles``) and the optional ``validation_require_ukcore`` (comma-
+    separated resource types, or ``*``, that are validated against their UK Core profile even when
+    they do not claim it).
+    """
+    use_settings_store(settings)
+    extra = tuple(required_profiles(settings, str(resource.get("resourceType"))))
+    found = _content(resource, extra, best_practice=False)
+    return [i for i in found if i.severity != "information"]
+
+
+def required_profiles(settings: Any, resource_type: str) -> list[str]:
+    """The UK Core profile for ``resource_type`` when the settings require it, else nothing."""
+    if not _requires_ukcore(settings, resource_type):
+        return []
+    url = registry.ukcore_url(resource_type)
+    return [url] if url is not None else []
+
+
+def use_settings_store(settings: Any) -> None:
+    """Load the IG packages installed under ``<var_dir>/profiles`` (once per directory)."""
+    var_dir = getattr(settings, "var_dir", None)
+    if var_dir:
+        registry.use_store(Path(var_dir) / "profiles")
+
+
+def _content(resource: dict[str, Any], extra: tuple[str, ...], best_practice: bool) -> list[Issue]:
+    run = Run(resource, best_practice)
+    walk_resource(resource, str(resource["resourceType"]), run, extra_profiles=extra)
+    return run.issues
+
+
+def _requires_ukcore(settings: Any, resource_type: str) -> bool:
+    wanted = getattr(settings, "validation_require_ukcore", "")
+    if not wanted:
+        return False
+    names = {n.strip() for n in str(wanted).split(",")}
+    return "*" in names or resource_type in names
+
