@@ -244,6 +244,28 @@ def demo_data(
     console.print(f"Wrote {summary.describe()} to {out}")
 
 
+@app.command("link")
+def link(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-match every Patient record (batch).")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Link Patient records of one person across sources (golden Patients, review queue)."""
+    from gpbridge.identity.rebuild import rebuild_links
+    from gpbridge.store import open_store
+
+    if not rebuild:
+        console.print("[red]error:[/] say what to do: gpbridge link --rebuild")
+        raise typer.Exit(2)
+    settings = _settings(database=database)
+    store = open_store(settings.database, settings)
+    try:
+        s = rebuild_links(store, progress=lambda stage, n: console.print(f"{stage} {n:,}"), settings=settings)
+    finally:
+        store.close()
+    console.print(f"{s.records:,} records -> {s.people:,} people; {s.goldens_written} people written, "
+                  f"{s.sources_repointed} records moved, {s.people_retired} retired, {s.reviews_opened} reviews")
+
+
 ig_app = typer.Typer(no_args_is_help=True, help="FHIR implementation guides (profiles, extensions, value sets).")
 app.add_typer(ig_app, name="ig")
 

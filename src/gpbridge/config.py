@@ -48,6 +48,14 @@ class Settings:
     #: SQLite ``synchronous`` pragma. NORMAL (default) in WAL mode never loses or half-applies a
     #: committed transaction when the *process* dies; FULL also survives power loss, at a cost per commit.
     sqlite_synchronous: str = "NORMAL"
+    #: Person matching (identity/): link records of one person; scores above ``identity_upper``
+    #: link automatically, between the thresholds go to the review queue, below make a new person.
+    identity_linkage: bool = True
+    identity_upper: float = 0.95
+    identity_lower: float = 0.30
+    identity_prior: float = 1e-5
+    #: Requests per second per client on the PDS-compatible API (0: no limit).
+    pds_rate_limit: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -78,4 +86,6 @@ def _coerce(raw: str, annotation: Any) -> Any:
         return int(raw)
     if kind == "bool":
         return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind == "float":
+        return float(raw)
     return raw

@@ -18,10 +18,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gpbridge.api import errors, ingest
+from gpbridge.api import identity as identity_api
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
 from gpbridge.api.operations import terminology
 from gpbridge.api.operations import validate as validate_op
+from gpbridge.api.pds import pds_app
 from gpbridge.api.routes import history, instance, metadata, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
@@ -104,6 +106,7 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
         _route(f"{p}/metadata", get=metadata.metadata),
         *terminology.routes(p),
         *validate_op.routes(p),
+        *identity_api.routes(p),
         Route("/ingest/gp2gp", ingest.ingest_gp2gp, methods=["POST"]),
     ]
 
@@ -135,7 +138,7 @@ def create_app(
                 api.store.close()
 
     app = Starlette(
-        routes=routes(),
+        routes=[*routes(), pds_app(api)],
         exception_handlers={
             HTTPException: errors.http_exception,
             FhirError: errors.fhir_error,

@@ -8,6 +8,7 @@ where 11 means 0 and 10 means the nine digits can never form a valid number. Spa
 
 from __future__ import annotations
 
+import operator
 import random
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
@@ -23,7 +24,7 @@ def check_digit(nine_digits: str) -> int | None:
     """The Modulus 11 check digit for nine digits, or None when none exists (remainder gives 10)."""
     if len(nine_digits) != 9 or not nine_digits.isascii() or not nine_digits.isdigit():
         raise NhsNumberError(f"check_digit needs exactly nine digits, not {nine_digits!r}")
-    total = sum(int(d) * w for d, w in zip(nine_digits, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, nine_digits), _WEIGHTS))
     check = 11 - total % 11
     if check == 11:
         return 0

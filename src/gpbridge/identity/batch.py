@@ -1,0 +1,169 @@
+"""Batch linkage in memory: records in, people out (used by ``rebuild_links`` and bench/linkage.py).
+
+Records are added one at a time to an in-memory ``PersonIndex`` — the same decision the write
+path makes for a single Patient (``decide``), against people found by the same blocking keys —
+so a rebuild reproduces what incremental linking would have done, only faster: no store
+round trips, and each person's profile and keys live in dicts.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+
+from gpbridge.identity.blocking import blocking_keys
+from gpbridge.identity.decide import LINKED, Decision, Thresholds, decide
+from gpbridge.identity.model import Model
+from gpbridge.identity.profile import Profile
+
+#: Blocks bigger than this are skipped for candidate generation: a key shared by hundreds of
+#: people (a popular name in one postcode, twins' shared data) finds nothing useful and costs much.
+MAX_BLOCK = 60
+
+
+@dataclass(slots=True)
+class ReviewItem:
+    record: Hashable  # the record's key
+    person: int  # the person it may belong to
+    action: str  # review | conflict
+    score: float | None
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    person_of: dict[Hashable, int]  # record key -> person number
+    members: list[list[Hashable]]  # person number -> record keys
+    reviews: list[ReviewItem] = field(default_factory=list)
+    compared: int = 0  # record-to-person comparisons made
+
+    @property
+    def people(self) -> int:
+        return sum(1 for m in self.members if m)
+
+
+class PersonIndex:
+    """People (profiles) filed under their blocking keys."""
+
+    def __init__(self, model: Model | None = None, thresholds: Thresholds | None = None,
+                 max_block: int = MAX_BLOCK) -> None:
+        self.model = model or Model()
+        self.thresholds = thresholds or Thresholds()
+        self.max_block = max_block
+        self.profiles: list[Profile] = []
+        self.members: list[list[Hashable]] = []
+        self.blocks: dict[str, list[int]] = {}
+        self.identical: dict[tuple[tuple[str, ...], ...], int] = {}  # record signature -> person
+        self.compared = 0
+        # record key -> people it must not join (reviewer rejections honoured by a rebuild)
+        self.forbidden: dict[Hashable, set[Hashable]] = {}
+
+    def candidates(self, lists: Iterable[list[int] | None]) -> list[tuple[int, Profile]]:
+        found: set[int] = set()
+        limit = self.max_block
+        for people in lists:
+            if people is not None and len(people) <= limit:
+                found.update(people)
+        self.compared += len(found)
+        profiles = self.profiles
+        return [(p, profiles[p]) for p in found]
+
+    def add(self, key: Hashable, profile: Profile, *, force: int | None = None) -> Decision:
+        """Link one record: join the matching person or start a new one. ``force`` joins a given person.
+
+        The index keeps ``profile`` (a new person's profile *is* its first record's): callers
+        must not reuse it.
+        """
+        banned = self.forbidden.get(key)
+        # A record identical to one already placed (common: the same person from two systems
+        # fed by the same registration) goes where that one went: every field agrees, so the
+        # decision could not differ, and its keys are already filed.
+        signature = None
+        if profile.given and profile.family and profile.birth and force is None and not banned:
+            signature = (profile.nhs, profile.verified, profile.given, profile.middle, profile.family,
+                         profile.previous, profile.birth, profile.sex, profile.postcode, profile.address)
+            same = self.identical.get(signature)
+            if same is not None:
+                self.members[same].append(key)
+                return Decision(LINKED, same, 1.0, "identical to a record already linked")
+        blocks = self.blocks
+        keys = blocking_keys(profile)
+        lists = [blocks.get(k) for k in keys]  # looked up once: for candidates, then for filing
+        decision: Decision | None = None
+        if force is not None:
+            decision = Decision(LINKED, force, 1.0, "linked by a reviewer")
+        else:
+            if profile.verified and not banned:
+                # Most records carry a verified NHS number: try its block alone first, and score
+                # the other blocks only when that does not settle it.
+                found = self.candidates(blocks.get("N" + n) for n in profile.verified)
+                if found:
+                    decision = decide(profile, found, self.model, self.thresholds)
+            if decision is None or decision.action != LINKED:
+                candidates = self.candidates(lists)
+                if banned:
+                    candidates = [c for c in candidates if not banned.intersection(self.members[c[0]])]
+                decision = decide(profile, candidates, self.model, self.thresholds)
+        assert decision is not None
+        if decision.action == LINKED:
+            person = decision.person
+            self.profiles[person].absorb(profile)
+            self.members[person].append(key)
+        else:
+            person = len(self.profiles)
+            self.profiles.append(profile)
+            self.members.append([key])
+        for k, people in zip(keys, lists, strict=True):
+            if people is None:
+                if k not in blocks:
+                    blocks[k] = [person]
+                elif person not in blocks[k]:  # the same key twice in this record
+                    blocks[k].append(person)
+            elif person not in people:
+                people.append(person)
+        if signature is not None:
+            self.identical[signature] = person
+        return decision if decision.action == LINKED else _as_new(decision, person)
+
+
+def _as_new(decision: Decision, person: int) -> Decision:
+    # For review/conflict the record still starts its own person; keep the candidate for review.
+    decision.candidates = decision.candidates[:5]
+    if decision.action not in ("review", "conflict"):
+        decision.person = person
+    return decision
+
+
+def link_records(
+    records: Iterable[tuple[Hashable, Profile]],
+    model: Model | None = None,
+    thresholds: Thresholds | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    index: PersonIndex | None = None,
+) -> BatchResult:
+    """Link ``(key, profile)`` records into people. Order matters little; verified records first helps."""
+    index = index or PersonIndex(model, thresholds)
+    person_of: dict[Hashable, int] = {}
+    reviews: list[ReviewItem] = []
+    members = index.members
+    # The loop creates millions of small acyclic objects and no reference cycles: the cyclic
+    # garbage collector would only rescan the growing index again and again (half the run time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for n, (key, profile) in enumerate(records, 1):
+            decision = index.add(key, profile)
+            if decision.action == LINKED:
+                person_of[key] = decision.person
+            else:
+                person_of[key] = len(members) - 1
+                if decision.action in ("review", "conflict"):
+                    reviews.append(ReviewItem(key, decision.person, decision.action, decision.score, decision.reason))
+            if progress is not None and n % 10_000 == 0:
+                progress(n)
+    finally:
+        if collecting:
+            gc.enable()
+    return BatchResult(person_of, members, reviews, index.compared)
