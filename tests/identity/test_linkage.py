@@ -255,7 +255,7 @@ def test_golden_patients_are_not_linked_again(store: Store) -> None:
 
 
 def test_linkage_can_be_switched_off(store: Store) -> None:
-    settings = Settings(extra={"identity_linkage": False})
+    settings = Settings(identity_linkage=False)
     with store.session() as session:
         assert link_patient(store, session, person("a", "A", "B", "1990-01-01"), settings=settings).action == "skipped"
 
