@@ -15,13 +15,13 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from gpbridge.api import errors, ingest
 from gpbridge.api import identity as identity_api
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
-from gpbridge.api.operations import terminology
+from gpbridge.api.operations import gpconnect, summary, terminology
 from gpbridge.api.operations import validate as validate_op
 from gpbridge.api.pds import pds_app
 from gpbridge.api.routes import history, instance, metadata, system
@@ -32,6 +32,7 @@ from gpbridge.security.audit import AuditSink, NullAuditSink
 from gpbridge.store import open_store
 from gpbridge.store.base import Store
 from gpbridge.terminology.service import use_for_validation
+from gpbridge.web import web_app
 
 log = logging.getLogger("gpbridge.api")
 
@@ -107,6 +108,8 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
         *terminology.routes(p),
         *validate_op.routes(p),
         *identity_api.routes(p),
+        *gpconnect.routes(p),
+        *summary.routes(p),
         Route("/ingest/gp2gp", ingest.ingest_gp2gp, methods=["POST"]),
     ]
 
@@ -138,7 +141,7 @@ def create_app(
                 api.store.close()
 
     app = Starlette(
-        routes=[*routes(), pds_app(api)],
+        routes=[*routes(), pds_app(api), Mount("/web", app=web_app())],
         exception_handlers={
             HTTPException: errors.http_exception,
             FhirError: errors.fhir_error,

@@ -91,9 +91,9 @@ class SQLiteStore(SqlStore):
             for pragma in (
                 "journal_mode = WAL",
                 f"synchronous = {synchronous}",
-                "cache_size = -131072",
+                "cache_size = -65536",  # 64 MB page cache per connection
                 "temp_store = MEMORY",
-                "mmap_size = 1073741824",
+                "mmap_size = 268435456",  # 256 MB: resident memory stays bounded at a million resources
                 "busy_timeout = 30000",
                 # Commits never wait for a checkpoint: _Checkpointer copies the WAL back in the
                 # background; this is only the safety net if it falls behind.

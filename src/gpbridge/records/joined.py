@@ -1,0 +1,86 @@
+"""The joined-up record: a person's entries from every linked source, reconciled, and grouped
+the way GP Connect groups a record (for the clinician view and the summary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from gpbridge.records.concepts import ConceptMatcher
+from gpbridge.records.dates import clinical_date
+from gpbridge.records.patient_record import PatientRecord, load_person, read_resource
+from gpbridge.records.reconcile import Item, Reconciled, reconcile, statements_of
+from gpbridge.records.sections import is_confidential
+from gpbridge.store.base import Store
+
+# GP Connect's section order, each with the entries that belong to it
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("allergies", "Allergies and adverse reactions"),
+    ("medications", "Medications"),
+    ("problems", "Problems"),
+    ("consultations", "Consultations"),
+    ("immunisations", "Immunisations"),
+    ("investigations", "Investigations and results"),
+    ("uncategorised", "Uncategorised data"),
+    ("referrals", "Referrals"),
+    ("diary", "Diary entries"),
+)
+RECORD_TYPES = ("AllergyIntolerance", "MedicationStatement", "Condition", "Encounter", "Immunization",
+                "Observation", "ServiceRequest")
+
+
+def _categories(resource: dict[str, Any]) -> set[str]:
+    return {str(c.get("code")) for cat in resource.get("category") or () for c in cat.get("coding") or ()}
+
+
+def group_of(resource: dict[str, Any]) -> str | None:
+    """The GP Connect section an entry is shown under (None: not shown in a section)."""
+    type_ = resource.get("resourceType")
+    if type_ == "Condition":
+        return "problems" if "problem-list-item" in _categories(resource) else "uncategorised"
+    if type_ == "Observation":
+        return "investigations" if "laboratory" in _categories(resource) else "uncategorised"
+    if type_ == "ServiceRequest":
+        return "diary" if resource.get("intent") == "plan" else "referrals"
+    return {"AllergyIntolerance": "allergies", "MedicationStatement": "medications", "Encounter": "consultations",
+            "Immunization": "immunisations"}.get(str(type_))
+
+
+def grouped(reconciled: Reconciled) -> dict[str, list[Item]]:
+    """Items per section, newest first."""
+    out: dict[str, list[Item]] = {key: [] for key, _ in GROUPS}
+    for item in reconciled.items:
+        key = group_of(item.resource)
+        if key is not None:
+            out[key].append(item)
+    for items in out.values():
+        items.sort(key=lambda i: clinical_date(i.resource) or "", reverse=True)
+    return out
+
+
+def reconciled_record(
+    store: Store, patient: dict[str, Any], types: Iterable[str], matcher: ConceptMatcher | None = None
+) -> tuple[PatientRecord, Reconciled]:
+    """The person's record (``types``) across linked sources, reconciled; confidential entries are
+    left out (these views have no way to say "withheld" per item yet)."""
+    record = load_person(store, patient, [*types, "Provenance"])
+    clinical = [r for t, items in record.by_type.items() if t != "Provenance" for r in items if not is_confidential(r)]
+    practices = _practice_names(store, record)
+
+    def practice(resource: dict[str, Any]) -> str:
+        source = record.origin.get(f"{resource['resourceType']}/{resource['id']}") or record.patient
+        return practices.get((source.get("managingOrganization") or {}).get("reference", ""), "gpbridge")
+
+    return record, reconcile(statements_of(clinical, record.of("Provenance"), practice), matcher)
+
+
+def _practice_names(store: Store, record: PatientRecord) -> dict[str, str]:
+    """Organization reference -> "name (ODS code)" for the practices of the record's sources."""
+    names: dict[str, str] = {}
+    for source in {id(p): p for p in [record.patient, *record.origin.values()]}.values():
+        reference = (source.get("managingOrganization") or {}).get("reference")
+        if reference and reference not in names and (found := read_resource(store, reference)) is not None:
+            ods = next((i.get("value") for i in found.get("identifier") or ()), None)
+            names[reference] = f"{found.get('name', reference)} ({ods})" if ods else str(found.get("name", reference))
+    return names

@@ -1,0 +1,105 @@
+"""One patient's whole record, read from the store in a handful of searches.
+
+Everything a structured record, a summary or the web view needs is in the patient compartment,
+so it is read once (one search per clinical type) and then sectioned in memory: cheaper than a
+search per section, and every section sees the same snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM
+from gpbridge.search.parse import parse_search
+from gpbridge.store.base import Store
+
+# type -> the search parameter naming the patient
+CLINICAL_TYPES: dict[str, str] = {
+    "AllergyIntolerance": "patient",
+    "Condition": "patient",
+    "MedicationStatement": "patient",
+    "MedicationRequest": "patient",
+    "Immunization": "patient",
+    "Encounter": "patient",
+    "Observation": "patient",
+    "DiagnosticReport": "patient",
+    "ServiceRequest": "patient",
+    "Consent": "patient",
+    "Flag": "patient",
+    "Provenance": "patient",
+}
+_MAX = 100_000
+
+
+@dataclass(slots=True)
+class PatientRecord:
+    patient: dict[str, Any]
+    by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # ``Type/id`` -> the source Patient it belongs to (set when a person's sources are combined)
+    origin: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        return f"Patient/{self.patient['id']}"
+
+    def of(self, type_: str) -> list[dict[str, Any]]:
+        return self.by_type.get(type_, [])
+
+    def all(self) -> Iterable[dict[str, Any]]:
+        for items in self.by_type.values():
+            yield from items
+
+
+def find_patients(store: Store, nhs_number: str) -> list[dict[str, Any]]:
+    """Patients carrying ``nhs_number`` (one per source before linkage merges them)."""
+    query = parse_search("Patient", [("identifier", f"{NHS_NUMBER_SYSTEM}|{nhs_number}"), ("_count", "100")])
+    return [orjson.loads(m.content) for m in store.search(query).matches if m.content]
+
+
+def read_resource(store: Store, reference: str) -> dict[str, Any] | None:
+    """A referenced resource (``Type/id``), or None when it is absent or deleted."""
+    type_, _, id_ = reference.partition("/")
+    query = parse_search(type_, [("_id", id_)])
+    matches = store.search(query).matches
+    return orjson.loads(matches[0].content) if matches and matches[0].content else None
+
+
+def linked_patients(store: Store, patient: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every source Patient of the same person (linkage's golden Patient names them), else just
+    ``patient``. A golden Patient holds no record of its own; its sources do."""
+    from gpbridge.identity.golden import is_golden, members, person_of_source
+
+    golden: dict[str, Any] | None = patient if is_golden(patient) else None
+    if golden is None and (person := person_of_source(patient)) is not None:
+        golden = read_resource(store, f"Patient/{person}")
+    if golden is None:
+        return [patient]
+    found = [read_resource(store, f"Patient/{member}") for member in members(golden)]
+    return [p for p in found if p is not None] or [patient]
+
+
+def load_person(store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES) -> PatientRecord:
+    """The record of the person ``patient`` belongs to: every linked source's entries together."""
+    wanted = list(types)
+    record = PatientRecord(patient)
+    for source in linked_patients(store, patient):
+        for type_, items in load_record(store, source, wanted).by_type.items():
+            record.by_type.setdefault(type_, []).extend(items)
+            for item in items:
+                record.origin[f"{type_}/{item['id']}"] = source
+    return record
+
+
+def load_record(store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES) -> PatientRecord:
+    record = PatientRecord(patient)
+    reference = f"Patient/{patient['id']}"
+    for type_ in types:
+        query = parse_search(
+            type_, [(CLINICAL_TYPES[type_], reference), ("_count", str(_MAX)), ("_total", "none")], max_count=_MAX
+        )
+        record.by_type[type_] = [orjson.loads(m.content) for m in store.search(query).matches if m.content]
+    return record

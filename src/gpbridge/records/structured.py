@@ -1,0 +1,168 @@
+"""GP Connect Access Record: Structured, in UK Core R4: the domain logic of ``$gpc.getstructuredrecord``.
+
+``structured_record(store, body, ...)`` checks the Parameters (``gpc_params``), finds the patient by
+NHS number, refuses sensitive (restricted) patients as not found and dissenting patients with
+NO_PATIENT_CONSENT, reads the record once (``patient_record``) and returns a ``collection`` Bundle:
+Patient, registered practice, usual GP (Practitioner + PractitionerRole), one List per requested
+section (``sections`` + ``lists``), the clinical resources, and an OperationOutcome of warnings
+when some parameters were not recognised.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gpbridge.fhir.outcome import operation_outcome
+from gpbridge.identity.golden import is_golden
+from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, gpc_error
+from gpbridge.records.gpc_params import StructuredRequest, parse_request
+from gpbridge.records.lists import UKCORE, section_list, with_profile
+from gpbridge.records.patient_record import PatientRecord, find_patients, load_record, read_resource
+from gpbridge.records.sections import Section, is_confidential, select
+from gpbridge.search.parse import parse_search
+from gpbridge.store.base import Store
+
+# Fixed section order, as GP Connect documents them
+SECTION_ORDER = (
+    "allergies", "medications", "consultations", "problems", "immunisations",
+    "uncategorised", "investigations", "referrals", "diary",
+)
+_TYPES_FOR = {
+    "allergies": ("AllergyIntolerance",),
+    "medications": ("MedicationStatement", "MedicationRequest"),
+    "consultations": ("Encounter",),
+    "problems": ("Condition",),
+    "immunisations": ("Immunization",),
+    "uncategorised": ("Observation", "DiagnosticReport"),
+    "investigations": ("DiagnosticReport", "Observation"),
+    "referrals": ("ServiceRequest",),
+    "diary": ("ServiceRequest",),
+}
+
+
+def structured_record(
+    store: Store,
+    body: Any,
+    *,
+    base_url: str = "",
+    now: datetime | None = None,
+    check_patient: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The structured record Bundle for a ``$gpc.getstructuredrecord`` Parameters ``body``.
+
+    ``check_patient(reference)`` is called once the patient is known and before their record is
+    read: the caller's security gate, which may raise to refuse. Raises ``FhirError`` carrying GP
+    Connect's Spine error code for every refusal of its own.
+    """
+    now = now or datetime.now(UTC)
+    request = parse_request(body, now.date())
+    patient = find_patient(store, request.nhs_number)
+    if check_patient is not None:
+        check_patient(f"Patient/{patient['id']}")
+    types = {t for key in request.sections for t in _TYPES_FOR[key]} | {"Consent"}
+    record = load_record(store, patient, types)
+    refuse_dissent(record)
+    return assemble(store, record, request, base_url=base_url, when=now)
+
+
+def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
+    """The registered patient; restricted (sensitive) records answer exactly as unknown ones do."""
+    candidates = [
+        p for p in find_patients(store, nhs_number)
+        if p.get("active", True) and not any(link.get("type") == "replaced-by" for link in p.get("link") or ())
+    ]
+    # GP Connect returns the registered practice's record: the source Patient registered with a
+    # practice, not linkage's golden Patient (which holds no record) nor a hospital's copy
+    registered = [p for p in candidates if p.get("managingOrganization") and not is_golden(p)]
+    chosen = (registered or [p for p in candidates if not is_golden(p)])[:1]
+    if not chosen or is_confidential(chosen[0]):
+        raise gpc_error("PATIENT_NOT_FOUND", f"No patient with NHS number {nhs_number} was found")
+    return chosen[0]
+
+
+def refuse_dissent(record: PatientRecord) -> None:
+    """An active Consent that denies sharing is the patient's dissent: NO_PATIENT_CONSENT."""
+    for consent in record.of("Consent"):
+        provision = consent.get("provision") or {}
+        if consent.get("status") == "active" and provision.get("type") == "deny":
+            raise gpc_error("NO_PATIENT_CONSENT", "The patient has dissented from sharing their GP record")
+
+
+def assemble(
+    store: Store, record: PatientRecord, request: StructuredRequest, *, base_url: str, when: datetime
+) -> dict[str, Any]:
+    stamp = when.isoformat(timespec="seconds")
+    entries: list[dict[str, Any]] = [with_profile(record.patient)]
+    entries.extend(care_providers(store, record.patient))
+    in_transit = _in_transit(record.patient)
+    lists: list[dict[str, Any]] = []
+    clinical: dict[str, dict[str, Any]] = {}
+    for key in SECTION_ORDER:
+        if key not in request.sections:
+            continue
+        for section in select(record, key, request.sections[key]):
+            if in_transit:
+                section.warnings.add("data-in-transit")
+            lists.append(section_list(section, record.reference, stamp, _list_id(record, section)))
+            for resource in (*section.entries, *section.related):
+                clinical.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
+            for reference in sorted(section.references - clinical.keys()):
+                if (found := read_resource(store, reference)) is not None:
+                    clinical[reference] = found
+    entries.extend(lists)
+    entries.extend(with_profile(r) for r in clinical.values())
+    if request.warnings:
+        outcome = operation_outcome(request.warnings)
+        outcome["id"] = str(uuid.uuid4())
+        outcome["meta"] = {"profile": [UKCORE + "OperationOutcome"]}
+        entries.append(outcome)
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": stamp, "profile": [UKCORE + "Bundle"]},
+        "type": "collection",
+        "timestamp": stamp,
+        "entry": [_entry(r, base_url) for r in entries],
+    }
+
+
+def care_providers(store: Store, patient: dict[str, Any]) -> list[dict[str, Any]]:
+    """The registered practice and usual GP (Practitioner and their PractitionerRole)."""
+    out: list[dict[str, Any]] = []
+    for ref in patient.get("generalPractitioner") or ():
+        found = read_resource(store, ref.get("reference", ""))
+        if found is None:
+            continue
+        out.append(with_profile(found))
+        if found["resourceType"] == "Practitioner":
+            query = parse_search("PractitionerRole", [("practitioner", f"Practitioner/{found['id']}")])
+            out.extend(with_profile(_json(m.content)) for m in store.search(query).matches[:1] if m.content)
+    return out
+
+
+def _json(content: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = orjson.loads(content)
+    return value
+
+
+def _in_transit(patient: dict[str, Any]) -> bool:
+    return any(
+        t.get("system") == RECORD_STATE_SYSTEM and t.get("code") == "data-in-transit"
+        for t in (patient.get("meta") or {}).get("tag") or ()
+    )
+
+
+def _list_id(record: PatientRecord, section: Section) -> str:
+    # Stable per patient and section, so a consumer can tell a repeat request's Lists apart
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{record.reference}/List/{section.key}"))
+
+
+def _entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
+    if not base_url:
+        return {"resource": resource}  # references are relative (Type/id); no base to make them absolute
+    return {"fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}", "resource": resource}

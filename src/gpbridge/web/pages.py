@@ -1,0 +1,129 @@
+"""The clinician pages: find a patient, their joined-up record by section, their summary.
+
+Each page asks the security gate before reading the store, as every API route does, and renders a
+plain HTML page (no JavaScript needed). Failures (unknown patient, access denied) are pages too,
+with the matching HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from gpbridge.api.context import api_of, request_context
+from gpbridge.fhir.outcome import FhirError
+from gpbridge.identity.golden import is_golden
+from gpbridge.identity.nhs_number import NhsNumberError, validate_nhs_number
+from gpbridge.records.joined import GROUPS, RECORD_TYPES, grouped, reconciled_record
+from gpbridge.records.patient_record import find_patients
+from gpbridge.records.summary import SECTIONS, SUMMARY_TYPES, summary_items
+from gpbridge.search.parse import parse_search
+from gpbridge.security.policy import authorize
+from gpbridge.web.templating import environment
+from gpbridge.web.view_model import conflict_views, rows
+
+_ENV = environment()
+
+
+def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    root = request.scope.get("root_path", "")
+    html = _ENV.get_template(template).render(root=root, assetPath=f"{root}/assets", **values)
+    return HTMLResponse(html, status_code=status)
+
+
+def _error(request: Request, error: FhirError) -> HTMLResponse:
+    return render(request, "error.jinja", status=error.status, message=error.message, status_code=error.status)
+
+
+async def find_patient_page(request: Request) -> Response:
+    """The search form; with an NHS number, straight to the record; with demographics, the matches."""
+    query = request.query_params
+    number, family, birth_date = (query.get(k, "").strip() for k in ("nhs_number", "family", "birth_date"))
+    errors: dict[str, str] = {}
+    if number:
+        try:
+            digits = validate_nhs_number(number)
+        except NhsNumberError as exc:
+            errors["nhs_number"] = str(exc)
+        else:
+            return RedirectResponse(f"{request.scope.get('root_path', '')}/patients/{digits}", status_code=303)
+    matches: list[dict[str, Any]] | None = None
+    if family or birth_date:
+        if not (family and birth_date):
+            errors["family" if not family else "birth_date"] = "Enter both the family name and the date of birth"
+        else:
+            try:
+                matches = await _search(request, family, birth_date)
+            except FhirError as exc:
+                if exc.status == 400:
+                    errors["birth_date"] = "Enter the date of birth as YYYY-MM-DD, for example 1952-05-17"
+                else:
+                    return _error(request, exc)
+    return render(request, "find.jinja", status=400 if errors else 200, errors=errors, matches=matches,
+                  values={"nhs_number": number, "family": family, "birth_date": birth_date})
+
+
+async def _search(request: Request, family: str, birth_date: str) -> list[dict[str, Any]]:
+    import orjson
+
+    api = api_of(request)
+    authorize(request_context(request, api), "search", "Patient").enforce()
+    query = parse_search("Patient", [("family", family), ("birthdate", birth_date), ("_count", "50")])
+    result = await api.call(api.store.search, query)
+    found = [orjson.loads(m.content) for m in result.matches if m.content]
+    return [p for p in found if not is_golden(p) and _nhs(p)]
+
+
+def _nhs(patient: dict[str, Any]) -> str | None:
+    for identifier in patient.get("identifier") or ():
+        if identifier.get("system") == "https://fhir.nhs.uk/Id/nhs-number":
+            return str(identifier.get("value"))
+    return None
+
+
+async def _person(request: Request, nhs_number: str) -> dict[str, Any]:
+    """The person with ``nhs_number`` — their golden Patient when linkage made one — after the gate."""
+    api = api_of(request)
+    try:
+        digits = validate_nhs_number(nhs_number)
+    except NhsNumberError as exc:
+        raise FhirError.of(400, "value", str(exc)) from None
+    context = request_context(request, api)
+    authorize(context, "search", "Patient").enforce()
+    found = await api.call(find_patients, api.store, digits)
+    if not found:
+        raise FhirError.of(404, "not-found", f"No patient with NHS number {nhs_number} was found")
+    person = next((p for p in found if is_golden(p)), found[0])
+    authorize(context, "read", "Patient", person["id"], patient=f"Patient/{person['id']}").enforce()
+    return person
+
+
+async def record_page(request: Request) -> Response:
+    try:
+        person = await _person(request, request.path_params["nhs_number"])
+    except FhirError as exc:
+        return _error(request, exc)
+    api = api_of(request)
+    _, reconciled = await api.call(reconciled_record, api.store, person, RECORD_TYPES)
+    groups = grouped(reconciled)
+    section_of = {id(item): title for key, title in GROUPS for item in groups[key]}
+    sections = [{"key": key, "title": title, "rows": rows(groups[key], reconciled)} for key, title in GROUPS]
+    return render(request, "record.jinja", patient=person, nhs=request.path_params["nhs_number"],
+                  sections=sections, conflicts=conflict_views(reconciled, section_of))
+
+
+async def summary_page(request: Request) -> Response:
+    try:
+        person = await _person(request, request.path_params["nhs_number"])
+    except FhirError as exc:
+        return _error(request, exc)
+    api = api_of(request)
+    _, reconciled = await api.call(reconciled_record, api.store, person, SUMMARY_TYPES)
+    chosen = summary_items(reconciled)
+    section_of = {id(item): SECTIONS[key][2] for key, items in chosen.items() for item in items}
+    sections = [{"key": key, "title": SECTIONS[key][2], "rows": rows(items, reconciled)}
+                for key, items in chosen.items()]
+    return render(request, "summary.jinja", patient=person, nhs=request.path_params["nhs_number"],
+                  sections=sections, conflicts=conflict_views(reconciled, section_of))
