@@ -44,7 +44,7 @@ def serve(
     from gpbridge.store import open_store
 
     settings = _settings(database=database, host=host, port=port, insecure_dev=insecure_dev or None,
-                         workers=workers)
+                         workers=workers, builtin_idp=True if demo else None)
     if settings.insecure_dev:
         console.print("[bold red]WARNING: --insecure-dev: security checks are OFF. Never use with real data.[/]")
     store = open_store(settings.database, settings)
@@ -55,18 +55,19 @@ def serve(
             summary = load_demo(store, settings, patients=demo_patients)
         console.print(f"Loaded {summary.resources:,} demo resources for {demo_patients} patients "
                       f"in {summary.seconds:.1f}s.")
-    base = f"http://{settings.host}:{settings.port}/fhir"
+    base = f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}/fhir"
     console.print(f"gpbridge serving [bold]{base}[/] (database {settings.database})")
     console.print(f"  try: curl -s '{base}/Patient?_count=3' -H 'Accept: application/fhir+json'", soft_wrap=True)
+    tls = {"ssl_certfile": settings.tls_cert or None, "ssl_keyfile": settings.tls_key or None}
     if settings.workers > 1:
         # Workers are separate processes: hand them the settings through the environment.
         store.close()
         _export_settings(settings)
         uvicorn.run("gpbridge.api.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_level=log_level, access_log=False)
+                    port=settings.port, log_level=log_level, access_log=False, **tls)
         return
     uvicorn.run(create_app(settings, store), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False)
+                access_log=False, **tls)
 
 
 def _export_settings(settings: Settings) -> None:
@@ -264,6 +265,59 @@ def link(
         store.close()
     console.print(f"{s.records:,} records -> {s.people:,} people; {s.goldens_written} people written, "
                   f"{s.sources_repointed} records moved, {s.people_retired} retired, {s.reviews_opened} reviews")
+
+
+@app.command()
+def token(
+    client: Annotated[str | None, typer.Option(help="A registered client id: a system token.")] = None,
+    user: Annotated[str | None, typer.Option(help="A built-in user: clinician-a, clinician-b, patient-1, proxy-1…")] = None,
+    scope: Annotated[str | None, typer.Option(help="SMART scopes, space-separated (default: the user's or client's).")] = None,
+) -> None:
+    """Print a bare access token from the built-in identity provider (for scripts and curl)."""
+    from gpbridge.security.idp import mint_token_command
+
+    try:
+        typer.echo(mint_token_command(_settings(), client=client, user=user, scope=scope))
+    except (ValueError, KeyError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+client_app = typer.Typer(no_args_is_help=True, help="OAuth2 clients (application-restricted access).")
+app.add_typer(client_app, name="client")
+
+
+@client_app.command("register")
+def client_register(
+    client_id: Annotated[str, typer.Argument(help="The client id (iss and sub of its assertions).")],
+    key: Annotated[Path, typer.Option(help="The client's public key: PEM or JWKS JSON file.")],
+    scope: Annotated[list[str] | None, typer.Option(help="A SMART scope it may ask for (repeat).")] = None,
+    kid: Annotated[str | None, typer.Option(help="Key id its assertions will carry.")] = None,
+    name: Annotated[str | None, typer.Option(help="Human-readable name.")] = None,
+) -> None:
+    """Register a client's public key so it can use client_credentials with a signed JWT assertion."""
+    from gpbridge.security.commands import register_client_command
+
+    try:
+        console.print(register_client_command(_settings(), client_id, key, tuple(scope or ()), kid, name or ""),
+                      soft_wrap=True)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit of every access.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(database: DatabaseOption = None) -> None:
+    """Check the audit chain: says which event was altered, removed or reordered."""
+    from gpbridge.security.commands import audit_verify_command
+
+    code, text = audit_verify_command(_settings(database=database))
+    console.print(text, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 ig_app = typer.Typer(no_args_is_help=True, help="FHIR implementation guides (profiles, extensions, value sets).")

@@ -56,6 +56,27 @@ class Settings:
     identity_prior: float = 1e-5
     #: Requests per second per client on the PDS-compatible API (0: no limit).
     pds_rate_limit: float = 0.0
+    #: Access tokens this server issues (security/tokens.py): issuer, audience, lifetime in seconds.
+    token_issuer: str = "urn:gpbridge"
+    token_audience: str = "urn:gpbridge:fhir"
+    token_ttl: int = 300
+    #: An external OIDC provider (CIS2-style): issuer, its JWKS (file path or JSON), our audience,
+    #: and the SMART scopes given to its staff tokens that carry none.
+    oidc_issuer: str = ""
+    oidc_jwks: str = ""
+    oidc_audience: str = ""
+    oidc_default_scopes: str = "user/*.read user/*.write"
+    #: The built-in identity provider's login page (demo users): demos only, never production.
+    builtin_idp: bool = False
+    #: Requests per minute per client before 429 TOO_MANY_REQUESTS (0: no limit).
+    rate_limit_per_minute: int = 600
+    #: TLS for ``serve``: certificate and key (PEM) paths; empty serves plain HTTP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Addresses of the SSP/proxy allowed to present GP Connect consumer JWTs (comma-separated).
+    gpconnect_trusted_proxies: str = ""
+    #: Write a hash-chained AuditEvent for every interaction.
+    audit: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -1,15 +1,13 @@
-"""POST /ingest/gp2gp through a real app (the lead wires the route; the test mounts it)."""
+"""POST /ingest/gp2gp through the real app."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from gp2gp_samples import extract, observation
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from gpbridge.api.app import create_app
-from gpbridge.api.ingest import ingest_gp2gp
 from gpbridge.config import Settings
 from gpbridge.security.audit import MemoryAuditSink
 
@@ -17,7 +15,6 @@ from gpbridge.security.audit import MemoryAuditSink
 def client(tmp_path: Path, audit: MemoryAuditSink) -> TestClient:
     settings = Settings(database=f"sqlite:///{tmp_path / 'api.db'}", insecure_dev=True)
     app = create_app(settings, audit=audit)
-    app.router.routes.insert(0, Route("/ingest/gp2gp", ingest_gp2gp, methods=["POST"]))
     return TestClient(app)
 
 

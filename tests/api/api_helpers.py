@@ -69,7 +69,8 @@ class Client:
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:
-    return Settings(database=f"sqlite:///{tmp_path}/t.db", insecure_dev=True, **changes)
+    # Rate limiting has its own tests (tests/security); here it would only throttle the load tests.
+    return Settings(database=f"sqlite:///{tmp_path}/t.db", insecure_dev=True, **{"rate_limit_per_minute": 0, **changes})
 
 
 def patient(nhs: str | None = "9000000009", **extra: Any) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def patient(pid: str, nhs: str | None, given: str, family: str, birth: str, *, g
 def make_client(tmp_path: Path, spec: Any, **extra: Any) -> tuple[PdsClient, SQLiteStore, Settings]:
     # insecure_dev: these tests are about the PDS contract; access decisions are the policy's own
     # suite (the denial test below patches the policy to say no).
-    settings = Settings(insecure_dev=True, validation="off", extra=extra)  # sandbox data is not UK Core-valid
+    settings = Settings(insecure_dev=True, validation="off", **extra)  # sandbox data is not UK Core-valid
     store = SQLiteStore(str(tmp_path / "pds.db"), settings)
     audit = MemoryAuditSink()
     app = Starlette(routes=[pds_app(settings, store, audit=audit)])

@@ -10,7 +10,7 @@ from records_helpers import DEMO_NHS, gpc_body
 from starlette.testclient import TestClient
 
 from gpbridge.api.app import create_app
-from gpbridge.api.operations.gpconnect import INTERACTION_ID, routes
+from gpbridge.api.operations.gpconnect import INTERACTION_ID
 from gpbridge.config import Settings
 from gpbridge.demo.loader import load_demo
 from gpbridge.security.audit import AuditRecord
@@ -37,8 +37,6 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
     load_demo(store, settings, patients=1)
     audit = _Audit()
     app = create_app(settings, store, audit=audit)  # type: ignore[arg-type]
-    # The lead wires this route in app.py; tests add it the same way.
-    app.router.routes[:0] = routes()
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, audit
     store.close()
@@ -85,3 +83,44 @@ def test_a_wrong_interaction_id_is_a_bad_request(http: tuple[TestClient, _Audit]
     response = client.post(PATH, json=gpc_body(DEMO_NHS, {"name": "includeMedication"}),
                            headers={"Ssp-InteractionID": "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"})
     assert response.status_code == 400
+
+
+def _consumer_jwt(ods: str) -> str:
+    """A GP Connect consumer JWT as the Spine proxy forwards it: unsigned (alg none), every claim set."""
+    import base64
+    import time
+
+    import orjson
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {
+        "iss": "https://consumer.example", "sub": "p1", "aud": "https://authorize.fhir.nhs.net/token",
+        "iat": now, "exp": now + 300, "reason_for_request": "directcare", "requested_scope": "patient/*.read",
+        "requesting_device": {"resourceType": "Device", "identifier": [{"system": "x", "value": "dev-1"}]},
+        "requesting_organization": {"resourceType": "Organization",
+                                    "identifier": [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": ods}]},
+        "requesting_practitioner": {"resourceType": "Practitioner", "id": "p1",
+                                    "identifier": [{"system": "https://fhir.nhs.uk/Id/sds-user-id", "value": "555000000105"}]},
+    }  # fmt: skip
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+
+
+@pytest.mark.parametrize("trusted, status", [("testclient", 200), ("10.0.0.9", 401)])
+def test_consumer_jwt_is_accepted_only_from_the_trusted_proxy(tmp_path: Path, trusted: str, status: int) -> None:
+    settings = Settings(database=f"sqlite:///{tmp_path}/gpc.db", insecure_dev=False, var_dir=str(tmp_path / "var"),
+                        gpconnect_trusted_proxies=trusted, rate_limit_per_minute=0)
+    store = open_store(settings.database, settings)
+    load_demo(store, settings, patients=1)
+    app = create_app(settings, store)
+    headers = {"Ssp-TraceID": "t-1", "Ssp-From": "200000000359", "Ssp-To": "918999198738",
+               "Ssp-InteractionID": INTERACTION_ID, "Content-Type": "application/fhir+json",
+               "Authorization": f"Bearer {_consumer_jwt('Y12345')}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post(PATH, json=gpc_body(DEMO_NHS, {"name": "includeAllergies",
+                                                              "part": [{"name": "includeResolvedAllergies",
+                                                                        "valueBoolean": False}]}), headers=headers)
+    store.close()
+    assert response.status_code == status, response.text

@@ -11,7 +11,6 @@ from records_helpers import DEMO_NHS
 from starlette.testclient import TestClient
 
 from gpbridge.api.app import create_app
-from gpbridge.api.operations.summary import routes
 from gpbridge.config import Settings
 from gpbridge.demo.loader import load_demo
 from gpbridge.records.demo_sources import GOLDEN_ID, SECOND_SOURCE, add_second_source
@@ -29,7 +28,6 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     load_demo(store, settings, patients=1)
     add_second_source(store, settings)
     app = create_app(settings, store)
-    app.router.routes[:0] = routes()
     with TestClient(app, raise_server_exceptions=False) as http:
         yield http
     store.close()

@@ -15,11 +15,11 @@ from fhirpathpy import evaluate as fhirpathpy_evaluate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpbridge.fhir.fhirpath_parse import FhirPathSyntaxError, parse, unparse
 from gpbridge.fhir.spec import search_parameters_for
 from gpbridge.search.fhirpath_compile import compile_expression
 from gpbridge.search.fhirpath_fallback import fhirpathpy_options
 from gpbridge.search.fhirpath_model import fhir_model, resource_types
-from gpbridge.fhir.fhirpath_parse import FhirPathSyntaxError, parse, unparse
 
 from . import (
     GENERATED_TYPES,

@@ -1,4 +1,4 @@
-"""The terminology $operations over HTTP, GET and POST, on the routes the lead wires under /fhir.
+"""The terminology $operations over HTTP, GET and POST, on their routes under /fhir.
 
 The app here mounts only ``api.operations.terminology.routes()`` (with the same error handlers
 as the real app), so these tests do not depend on the app wiring.

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from gpbridge.api import errors, ingest
+from gpbridge.api import errors, ingest, oauth
 from gpbridge.api import identity as identity_api
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
@@ -29,6 +29,8 @@ from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.security.audit import AuditSink, NullAuditSink
+from gpbridge.security.audit_chain import ChainedAuditSink
+from gpbridge.security.transport import RateLimit, SecurityHeaders
 from gpbridge.store import open_store
 from gpbridge.store.base import Store
 from gpbridge.terminology.service import use_for_validation
@@ -123,10 +125,12 @@ def create_app(
     if store is None:
         store = open_store(settings.database, settings)
     use_for_validation(store)
+    if audit is None:
+        audit = ChainedAuditSink(store) if settings.audit else NullAuditSink()
     api = Api(
         settings=settings,
         store=store,
-        audit=audit or NullAuditSink(),
+        audit=audit,
         inline=bool(getattr(store, "blocking_ok", False)),
     )
 
@@ -137,11 +141,14 @@ def create_app(
         try:
             yield
         finally:
+            close = getattr(api.audit, "close", None)
+            if close is not None:
+                close()  # flushes buffered audit events before the store goes
             if owned:
                 api.store.close()
 
     app = Starlette(
-        routes=[*routes(), pds_app(api), Mount("/web", app=web_app())],
+        routes=[*routes(), *oauth.routes(), pds_app(api), Mount("/web", app=web_app())],
         exception_handlers={
             HTTPException: errors.http_exception,
             FhirError: errors.fhir_error,
@@ -150,6 +157,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api = api
+    if settings.rate_limit_per_minute > 0:
+        app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(SecurityHeaders)  # added last, so it wraps 429s too
     return app
 
 

@@ -11,9 +11,14 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from gpbridge.api.auth import principal_for_gpconnect, principal_from_request
 from gpbridge.config import Settings
-from gpbridge.security.audit import AuditSink, NullAuditSink
+from gpbridge.fhir.outcome import FhirError
+from gpbridge.security.audit import AuditRecord, AuditSink, NullAuditSink
+from gpbridge.security.facts import PatientDirectory
 from gpbridge.security.policy import RequestContext, authorize
+from gpbridge.security.principal import Principal
+from gpbridge.security.tokens import unauthorized
 from gpbridge.store.base import Store
 from gpbridge.store.interactions import check_type
 
@@ -58,16 +63,59 @@ def base_url(request: Request, settings: Settings) -> str:
     return f"{scope.get('scheme', 'http')}://{host}{root}{FHIR_PREFIX}"
 
 
-def request_context(request: Request, api: Api) -> RequestContext:
+def request_context(request: Request, api: Api, *, gpconnect: bool = False) -> RequestContext:
+    """The caller and request ids for the policy. ``gpconnect``: the GP Connect operation, where a
+    consumer JWT is accepted instead of an access token — only from a configured trusted proxy."""
     headers = request.headers
+    client = request.client
+    try:
+        principal = _gpconnect_principal(request, api) if gpconnect else None
+        if principal is None:
+            principal = principal_from_request(request, api.settings)
+    except FhirError as exc:  # a bad token is a denial: the audit must see it
+        _audit_bad_token(request, api, exc)
+        raise
     return RequestContext(
         settings=api.settings,
-        principal=None,  # authentication is a later issue
-        purpose_of_use=None,
+        principal=principal,
+        purpose_of_use=headers.get("x-purpose-of-use"),
         request_id=headers.get("x-request-id"),
-        correlation_id=headers.get("x-correlation-id"),
+        correlation_id=headers.get("x-correlation-id") or headers.get("ssp-traceid"),
         audit=api.audit,
+        # Per request: reads patient facts only when a decision needs them, and caches them.
+        patients=None if api.settings.insecure_dev else PatientDirectory(api.store),
+        break_glass=headers.get(BREAK_GLASS_HEADER) or None,
+        source_ip=client.host if client else None,
     )
+
+
+def _gpconnect_principal(request: Request, api: Api) -> Principal | None:
+    trusted = tuple(p.strip() for p in api.settings.gpconnect_trusted_proxies.split(",") if p.strip())
+    client = request.client
+    if not trusted or client is None or client.host not in trusted:
+        return None  # not from the proxy: an ordinary access token is needed
+    return principal_for_gpconnect(request, api.settings, trusted)
+
+
+def _audit_bad_token(request: Request, api: Api, error: FhirError) -> None:
+    if api.audit.enabled:
+        reason = error.outcome()["issue"][0].get("diagnostics", "invalid token")
+        api.audit.record(
+            AuditRecord(
+                interaction="login",
+                resource_type=None,
+                resource_id=None,
+                allowed=False,
+                reason=reason,
+                source_ip=request.client.host if request.client else None,
+                request_id=request.headers.get("x-request-id"),
+                detail=f"{request.method} {request.url.path}",
+            )
+        )
+
+
+# The stated reason for a break-glass access; its presence is what invokes break-glass.
+BREAK_GLASS_HEADER = "x-break-glass-reason"
 
 
 def gate(
@@ -75,13 +123,23 @@ def gate(
     interaction: str,
     resource_type: str | None = None,
     resource_id: str | None = None,
+    *,
+    audit_later: bool = False,
 ) -> tuple[Api, RequestContext]:
-    """What every route calls before the store: type check, then the security decision."""
+    """What every route calls before the store: type check, then the security decision.
+
+    ``audit_later``: the route passes its result through ``security.filtering``, which records
+    the access (with the patient) instead of the gate.
+    """
     api = api_of(request)
     if resource_type is not None:
         check_type(resource_type)
     context = request_context(request, api)
-    authorize(context, interaction, resource_type, resource_id).enforce()
+    context.audit_deferred = audit_later
+    decision = authorize(context, interaction, resource_type, resource_id)
+    if not decision.allowed and context.principal is None:
+        raise unauthorized("Authentication required: send Authorization: Bearer <access token>")
+    decision.enforce()
     return api, context
 
 

@@ -1,32 +1,41 @@
 """Audit records and where they go.
 
-``security.policy`` emits one ``AuditRecord`` per access decision. The sink is a protocol so the
-security issue can plug in a durable sink (AuditEvent resources, a log shipper) without touching
-routes; ``NullAuditSink`` is the default and ``MemoryAuditSink`` lets tests see what was recorded.
+``security.policy`` emits one ``AuditRecord`` per access decision. The sink is a protocol so
+routes never know where records end: ``NullAuditSink`` (records nothing), ``MemoryAuditSink``
+(tests) and ``security.audit_chain.ChainedAuditSink`` (durable, append-only, hash-chained).
+``audit_event`` renders a record as a FHIR R4 AuditEvent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    interaction: (
-        str  # read | vread | search | history | create | update | patch | delete | operation | transaction
-    )
+    # read | vread | search | history | create | update | patch | delete | operation | transaction
+    # | login | token | break-glass (the last three from the token endpoint and policy)
+    interaction: str
     resource_type: str | None
     resource_id: str | None
     allowed: bool
     reason: str
-    principal: str | None = None  # the authenticated subject (None until tokens land)
+    principal: str | None = None  # the authenticated subject
     patient: str | None = None  # patient compartment when known, e.g. "Patient/123"
     purpose_of_use: str | None = None
     request_id: str | None = None
     correlation_id: str | None = None
     recorded: str = ""  # FHIR instant; filled by ``stamp`` when empty
+    kind: str | None = None  # user | system | patient | proxy
+    roles: tuple[str, ...] = ()
+    organisation: str | None = None
+    client_id: str | None = None
+    source_ip: str | None = None
+    flags: tuple[str, ...] = ()  # "break-glass", "redacted", "filtered"
+    break_glass_reason: str | None = None
+    detail: str | None = None  # e.g. the search query string, or how many results were withheld
 
 
 def stamp(record: AuditRecord) -> AuditRecord:
@@ -43,7 +52,7 @@ class AuditSink(Protocol):
 
 
 class NullAuditSink:
-    """Records nothing: the development default until the audit issue provides a durable sink."""
+    """Records nothing: development only."""
 
     enabled = False
 
@@ -61,3 +70,77 @@ class MemoryAuditSink:
 
     def record(self, record: AuditRecord) -> None:
         self.records.append(stamp(record))
+
+
+# ------------------------------------------------------------------------------ FHIR rendering
+
+_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_REST = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+_ACTION = {"create": "C", "read": "R", "vread": "R", "search": "E", "history": "R", "update": "U",
+           "patch": "U", "delete": "D"}  # fmt: skip
+_SUBTYPE = "http://hl7.org/fhir/restful-interaction"
+_ROLE_SYSTEM = "https://fhir.nhs.uk/CodeSystem/NHSDigital-SDS-JobRoleCode"
+_ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+_FLAG_SYSTEM = "https://gpbridge.dev/CodeSystem/audit-flag"
+
+
+def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, Any]:
+    """The record as a FHIR R4 AuditEvent: who, what, why, outcome, where from, which request."""
+    base = record.interaction.split(":", 1)[0]
+    if base in ("login", "token"):
+        type_ = {"system": _DCM, "code": "110114", "display": "User Authentication"}
+    else:
+        type_ = {"system": _REST, "code": "rest", "display": "Restful Operation"}
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": type_,
+        "subtype": [{"system": _SUBTYPE, "code": base}],
+        "action": _ACTION.get(base, "E"),
+        "recorded": record.recorded,
+        "outcome": "0" if record.allowed else "4",
+        "outcomeDesc": record.reason,
+        "agent": [_agent(record)],
+        "source": {"observer": {"display": "gpbridge"}, "type": [{"system": _DCM, "code": "110150"}]},
+    }
+    if event_id:
+        event["id"] = event_id
+    if record.purpose_of_use:
+        event["purposeOfEvent"] = [{"text": record.purpose_of_use}]
+    entities = []
+    if record.resource_type:
+        what = record.resource_type + (f"/{record.resource_id}" if record.resource_id else "")
+        entity: dict[str, Any] = {"what": {"reference": what} if record.resource_id else {"display": what}}
+        if record.detail:
+            entity["description"] = record.detail
+        entities.append(entity)
+    if record.patient:
+        entities.append({"what": {"reference": record.patient}, "role": {"code": "1", "display": "Patient"}})
+    if entities:
+        event["entity"] = entities
+    ids = [("X-Request-ID", record.request_id), ("X-Correlation-ID", record.correlation_id)]
+    extension = [{"url": f"https://gpbridge.dev/audit/{k}", "valueString": v} for k, v in ids if v]
+    extension += [{"url": "https://gpbridge.dev/audit/flag", "valueCode": f} for f in record.flags]
+    if record.break_glass_reason:
+        extension.append(
+            {"url": "https://gpbridge.dev/audit/break-glass-reason", "valueString": record.break_glass_reason}
+        )
+    if extension:
+        event["extension"] = extension
+    if record.flags:
+        event["meta"] = {"tag": [{"system": _FLAG_SYSTEM, "code": f} for f in record.flags]}
+    return event
+
+
+def _agent(record: AuditRecord) -> dict[str, Any]:
+    agent: dict[str, Any] = {"requestor": True, "who": {"display": record.principal or "anonymous"}}
+    if record.principal:
+        agent["who"]["identifier"] = {"value": record.principal}
+    if record.roles:
+        agent["role"] = [{"coding": [{"system": _ROLE_SYSTEM, "code": r}]} for r in record.roles]
+    if record.client_id:
+        agent["altId"] = record.client_id
+    if record.organisation:
+        agent["location"] = {"identifier": {"system": _ODS, "value": record.organisation}}
+    if record.source_ip:
+        agent["network"] = {"address": record.source_ip, "type": "2"}
+    return agent

@@ -1,32 +1,27 @@
 """The single access gate: every route (and every transaction entry) asks ``authorize`` before
-touching the store.
+touching the store, and ``security.filtering`` applies the same rules to what comes back.
 
-Today's decision table is "allow": explicitly so in ``insecure_dev`` mode, and by default until the
-security issue replaces ``_decide`` with RBAC, relationship, consent and redaction rules. The
-signature already carries what those rules need (principal, patient compartment, purpose of use)
-so routes will not change when the policy does.
+``insecure_dev`` allows everything (explicit, warned on every start). Otherwise the decision table
+in ``security.rules`` applies: RBAC and SMART scopes first, then — when the patient is known — the
+legitimate-relationship check. Every decision is written to the audit sink.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gpbridge.config import Settings
-from gpbridge.fhir.outcome import FhirError
+from gpbridge.security import rules
 from gpbridge.security.audit import AuditRecord, AuditSink, NullAuditSink
+from gpbridge.security.principal import Principal
+from gpbridge.security.rules import Decision
+
+__all__ = ["INTERACTIONS", "Decision", "Principal", "RequestContext", "authorize", "record"]
 
 INTERACTIONS = frozenset(
     {"read", "vread", "search", "history", "create", "update", "patch", "delete", "operation", "transaction"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is asking, once authentication exists (CIS2 user, system, patient)."""
-
-    subject: str
-    roles: tuple[str, ...] = ()
-    organisation: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: built on every request, and frozen __init__ is slow
@@ -37,17 +32,16 @@ class RequestContext:
     request_id: str | None = None
     correlation_id: str | None = None
     audit: AuditSink = field(default_factory=NullAuditSink)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    reason: str
-
-    def enforce(self) -> None:
-        """Raise 403 when denied; routes call this so a denial can never be ignored by accident."""
-        if not self.allowed:
-            raise FhirError.of(403, "forbidden", f"Access denied: {self.reason}")
+    # a ``security.facts.PatientDirectory`` (per request); None: relationship checks cannot run
+    patients: Any = None
+    break_glass: str | None = None  # the stated reason from the break-glass header
+    source_ip: str | None = None
+    # True when the route checks the result too (``security.filtering``) and records the access
+    # there, with the patient named: an allowed gate decision is then not recorded twice.
+    audit_deferred: bool = False
+    # set by ``filtering.restrict_query``: the count to subtract from a search total (items the
+    # results will drop), or None
+    hidden_count: Any = None
 
 
 def authorize(
@@ -66,22 +60,25 @@ def authorize(
     """
     if interaction not in INTERACTIONS:
         raise ValueError(f"unknown interaction {interaction!r}")
-    decision = _decide(context, interaction, resource_type, resource_id, patient, operation)
-    if context.audit.enabled:
-        _record(context, decision, interaction, resource_type, resource_id, patient, operation)
+    decision = _decide(context, interaction, resource_type, patient)
+    if not (decision.allowed and context.audit_deferred):
+        record(context, decision, interaction, resource_type, resource_id, patient, operation)
     return decision
 
 
-def _record(
+def record(
     context: RequestContext,
     decision: Decision,
     interaction: str,
     resource_type: str | None,
     resource_id: str | None,
-    patient: str | None,
-    operation: str | None,
+    patient: str | None = None,
+    operation: str | None = None,
+    detail: str | None = None,
 ) -> None:
-    principal = context.principal.subject if context.principal else None
+    if not context.audit.enabled:
+        return
+    who = context.principal
     context.audit.record(
         AuditRecord(
             interaction=interaction if operation is None else f"{interaction}:{operation}",
@@ -89,28 +86,35 @@ def _record(
             resource_id=resource_id,
             allowed=decision.allowed,
             reason=decision.reason,
-            principal=principal,
+            principal=who.subject if who else None,
             patient=patient,
             purpose_of_use=context.purpose_of_use,
             request_id=context.request_id,
             correlation_id=context.correlation_id,
+            kind=who.kind if who else None,
+            roles=who.roles if who else (),
+            organisation=who.organisation if who else None,
+            client_id=who.client_id if who else None,
+            source_ip=context.source_ip,
+            flags=decision.flags,
+            break_glass_reason=context.break_glass if "break-glass" in decision.flags else None,
+            detail=detail,
         )
     )
 
 
 _ALLOW_DEV = Decision(True, "insecure-dev")
-_ALLOW_DEFAULT = Decision(True, "default-allow (no policy configured yet)")
 
 
 def _decide(
-    context: RequestContext,
-    interaction: str,
-    resource_type: str | None,
-    resource_id: str | None,
-    patient: str | None,
-    operation: str | None,
+    context: RequestContext, interaction: str, resource_type: str | None, patient: str | None
 ) -> Decision:
-    # The decision table the security issue replaces; kept as one function on purpose.
     if context.settings.insecure_dev:
         return _ALLOW_DEV
-    return _ALLOW_DEFAULT
+    decision = rules.decide_type(context.principal, interaction, resource_type)
+    if not decision.allowed or patient is None or context.principal is None:
+        return decision
+    facts = context.patients.facts(patient) if context.patients is not None else None
+    if facts is None:
+        return rules.deny(f"unknown patient {patient}")
+    return rules.relationship(context.principal, facts, context.break_glass)

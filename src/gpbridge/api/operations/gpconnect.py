@@ -49,7 +49,7 @@ def spine_context(request: Request) -> RequestContext:
     """The policy context, with the Spine trace id as the correlation id so the audit trail joins
     this request to the consumer's. From/To ASIDs ride in the request id until the policy context
     has fields of its own for them."""
-    context = request_context(request, api_of(request))
+    context = request_context(request, api_of(request), gpconnect=True)
     ssp = ssp_headers(request)
     if "Ssp-TraceID" in ssp:
         context.correlation_id = ssp["Ssp-TraceID"]

@@ -9,7 +9,9 @@ from gpbridge.api.bundles import history_bundle
 from gpbridge.api.context import Api, base_url, gate
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
-from gpbridge.fhir.outcome import bad_request
+from gpbridge.fhir.outcome import FhirError, bad_request
+from gpbridge.security.filtering import filter_versions, guard_resource, unrestricted
+from gpbridge.security.policy import RequestContext
 from gpbridge.store import interactions as ops
 
 TYPE_INTERACTIONS = ("history-instance", "history-type")
@@ -18,26 +20,38 @@ SYSTEM_INTERACTIONS = ("history-system",)
 
 @fhir_endpoint
 async def system_history(request: Request) -> Response:
-    api, _ = gate(request, "history")
-    return await _history(request, api, None, None)
+    api, context = gate(request, "history")
+    _whole_history_check(context)
+    return await _history(request, api, context, None, None)
 
 
 @fhir_endpoint
 async def type_history(request: Request) -> Response:
     type_ = request.path_params["type"]
-    api, _ = gate(request, "history", type_)
-    return await _history(request, api, type_, None)
+    api, context = gate(request, "history", type_)
+    _whole_history_check(context)
+    return await _history(request, api, context, type_, None)
 
 
 @fhir_endpoint
 async def instance_history(request: Request) -> Response:
     type_, id_ = request.path_params["type"], request.path_params["id"]
-    api, _ = gate(request, "history", type_, id_)
+    api, context = gate(request, "history", type_, id_)
     ops.check_id(id_)
-    return await _history(request, api, type_, id_)
+    if not unrestricted(context):  # the current version decides who may see the instance's past
+        guard_resource(context, "history", await api.call(api.store.read, type_, id_))
+    return await _history(request, api, context, type_, id_)
 
 
-async def _history(request: Request, api: Api, type_: str | None, id_: str | None) -> Response:
+def _whole_history_check(context: RequestContext) -> None:
+    # Type/system history spans every patient and its total counts them all: system tokens only.
+    if not unrestricted(context):
+        raise FhirError.of(403, "forbidden", "Access denied: type and system history need a system token")
+
+
+async def _history(
+    request: Request, api: Api, context: RequestContext, type_: str | None, id_: str | None
+) -> Response:
     params = request.query_params
     settings = api.settings
     count = _int(params.get("_count"), "_count", settings.default_page_size)
@@ -47,6 +61,7 @@ async def _history(request: Request, api: Api, type_: str | None, id_: str | Non
     if "_at" in params:
         raise bad_request("_at is not supported on history; use _since", "_at", code="not-supported")
     versions, total = await api.call(api.store.history, type_, id_, since, count, offset)
+    versions = filter_versions(context, versions, type_)
     base = base_url(request, settings)
     url = "/".join(p for p in (base, type_, id_, "_history") if p)
     kept = [("_since", since)] if since else []

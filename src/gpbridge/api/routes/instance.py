@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,7 +14,8 @@ from gpbridge.api.context import base_url, gate, in_session
 from gpbridge.api.elements import wants_subset
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response, resource_response, version_headers
-from gpbridge.fhir.outcome import bad_request, information, operation_outcome
+from gpbridge.fhir.outcome import FhirError, bad_request, information, operation_outcome
+from gpbridge.security.filtering import audit_failure, guard_resource, guard_write, unrestricted
 from gpbridge.store import interactions as ops
 from gpbridge.store.base import StoredResource, WriteResult
 
@@ -21,20 +25,22 @@ TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete")
 @fhir_endpoint
 async def read(request: Request) -> Response:
     type_, id_ = request.path_params["type"], request.path_params["id"]
-    api, _ = gate(request, "read", type_, id_)
+    api, context = gate(request, "read", type_, id_, audit_later=True)
     ops.check_id(id_)
-    found = await api.call(api.store.read, type_, id_)
+    with audit_failure(context, "read", type_, id_):
+        found = guard_resource(context, "read", await api.call(api.store.read, type_, id_))
     return _render(request, found, base_url(request, api.settings))
 
 
 @fhir_endpoint
 async def vread(request: Request) -> Response:
     type_, id_, vid = request.path_params["type"], request.path_params["id"], request.path_params["vid"]
-    api, _ = gate(request, "vread", type_, id_)
+    api, context = gate(request, "vread", type_, id_, audit_later=True)
     ops.check_id(id_)
     if not vid.isdigit():
         raise bad_request(f"Version '{vid}' is not a version number")
-    found = await api.call(api.store.vread, type_, id_, int(vid))
+    with audit_failure(context, "vread", type_, id_):
+        found = guard_resource(context, "vread", await api.call(api.store.vread, type_, id_, int(vid)))
     return _render(request, found, base_url(request, api.settings))
 
 
@@ -52,8 +58,10 @@ def _render(request: Request, found: StoredResource, base: str) -> Response:
 @fhir_endpoint
 async def update(request: Request) -> Response:
     type_, id_ = request.path_params["type"], request.path_params["id"]
-    api, _ = gate(request, "update", type_, id_)
+    api, context = gate(request, "update", type_, id_)
     resource = await body.read_resource(request, api.settings)
+    await _guard_existing(api, context, "update", type_, id_)
+    guard_write(context, "update", resource)
     if_match = headers.if_match(request)
     result = await api.call(
         in_session, api.store, ops.update, type_, id_, resource, settings=api.settings, if_match=if_match
@@ -64,7 +72,8 @@ async def update(request: Request) -> Response:
 @fhir_endpoint
 async def patch(request: Request) -> Response:
     type_, id_ = request.path_params["type"], request.path_params["id"]
-    api, _ = gate(request, "patch", type_, id_)
+    api, context = gate(request, "patch", type_, id_)
+    await _guard_existing(api, context, "patch", type_, id_)
     operations = await body.read_json_patch(request, api.settings)
     if_match = headers.if_match(request)
     result = await api.call(
@@ -76,10 +85,23 @@ async def patch(request: Request) -> Response:
 @fhir_endpoint
 async def delete(request: Request) -> Response:
     type_, id_ = request.path_params["type"], request.path_params["id"]
-    api, _ = gate(request, "delete", type_, id_)
+    api, context = gate(request, "delete", type_, id_)
+    await _guard_existing(api, context, "delete", type_, id_)
     if_match = headers.if_match(request)
     result = await api.call(in_session, api.store, ops.delete, type_, id_, if_match=if_match)
     return delete_response(request, result, f"{type_}/{id_}")
+
+
+async def _guard_existing(api: Any, context: Any, interaction: str, type_: str, id_: str) -> None:
+    """Changing a resource needs a relationship with the patient it belongs to now."""
+    if unrestricted(context):
+        return
+    try:
+        current = await api.call(api.store.read, type_, id_)
+    except FhirError:
+        return  # absent or deleted: nothing of anyone's to protect
+    if current.content:
+        guard_write(context, interaction, orjson.loads(current.content))
 
 
 def write_response(request: Request, result: WriteResult, base: str) -> Response:

@@ -10,6 +10,8 @@ from gpbridge.api.context import base_url, gate
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
 from gpbridge.api.routes.type import run_search
+from gpbridge.fhir.outcome import FhirError
+from gpbridge.security.filtering import unrestricted
 from gpbridge.security.policy import authorize
 from gpbridge.store.transaction import process_bundle
 
@@ -19,6 +21,9 @@ SYSTEM_INTERACTIONS = ("transaction", "batch", "search-system")
 @fhir_endpoint
 async def bundle(request: Request) -> Response:
     api, context = gate(request, "transaction")
+    if not unrestricted(context):
+        # Entries are checked by type only (authorize_entry); per-patient checks need a system token.
+        raise FhirError.of(403, "forbidden", "Access denied: transaction/batch Bundles need a system token")
     # Resources inside the Bundle are depth-checked by process_bundle during its reference walk.
     submitted = await body.read_resource(request, api.settings, check_nesting=False)
 
@@ -39,12 +44,12 @@ async def bundle(request: Request) -> Response:
 
 @fhir_endpoint
 async def search_get(request: Request) -> Response:
-    api, _ = gate(request, "search")
-    return await run_search(request, api, None, request.query_params.multi_items())
+    api, context = gate(request, "search", audit_later=True)
+    return await run_search(request, api, None, request.query_params.multi_items(), context)
 
 
 @fhir_endpoint
 async def search_post(request: Request) -> Response:
-    api, _ = gate(request, "search")
+    api, context = gate(request, "search", audit_later=True)
     params = await body.read_form(request, api.settings)
-    return await run_search(request, api, None, params)
+    return await run_search(request, api, None, params, context)

@@ -95,12 +95,14 @@ def _v1(d: Dialect) -> list[str]:
 
 def _all() -> list[Migration]:
     # Later versions live in their own modules (one idea each); imported here to keep the order in one place.
-    from gpbridge.store.migrations import v2_composites, v3_terminology
+    from gpbridge.store.migrations import v2_composites, v3_terminology, v6_audit
 
+    # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
     return [
         Migration(1, "resources, history and search index tables", _v1),
         v2_composites.MIGRATION,
         v3_terminology.MIGRATION,
+        v6_audit.MIGRATION,
     ]
 
 

@@ -1,0 +1,71 @@
+"""Who sent this request: the ``Authorization: Bearer`` token, verified, as a ``Principal``.
+
+Verified tokens are cached by their exact text until they expire: RSA verification costs more
+than the rest of a small read, and a client sends the same token for minutes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from starlette.requests import Request
+
+from gpbridge.config import Settings
+from gpbridge.security.principal import Principal
+from gpbridge.security.tokens import principal_from_claims, unauthorized, verify_access_token
+
+_CACHE_LIMIT = 4096
+# keyed by (key directory, token): a token trusted by one configuration says nothing to another
+_cache: dict[tuple[str, str], tuple[float, Principal]] = {}
+_lock = threading.Lock()
+
+
+def principal_from_request(request: Request, settings: Settings) -> Principal | None:
+    """The verified caller, or None when no credentials were sent; 401 for bad credentials."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Authorization must be 'Bearer <access token>'")
+    return principal_from_token(token.strip(), settings)
+
+
+def principal_from_token(token: str, settings: Settings) -> Principal:
+    now = time.time()
+    key = (settings.var_dir, token)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    claims = verify_access_token(settings, token, now=now)
+    who = principal_from_claims(claims)
+    with _lock:
+        if len(_cache) >= _CACHE_LIMIT:
+            for key in [k for k, (exp, _) in _cache.items() if exp <= now] or list(_cache)[
+                : _CACHE_LIMIT // 2
+            ]:
+                _cache.pop(key, None)
+        _cache[key] = (float(claims["exp"]), who)
+    return who
+
+
+def principal_for_gpconnect(
+    request: Request, settings: Settings, trusted_proxies: tuple[str, ...]
+) -> Principal:
+    """For the GP Connect operation only: the consumer JWT (unsigned by specification), accepted
+    only from the trusted proxy, every claim checked; the claims go to the audit via the Principal."""
+    from gpbridge.security.gpconnect import principal_from_gpconnect, verify_gpconnect_jwt
+
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("GP Connect requests need Authorization: Bearer <GP Connect JWT>")
+    client = request.client
+    claims = verify_gpconnect_jwt(
+        token.strip(),
+        source_ip=client.host if client else None,
+        trusted_proxies=trusted_proxies,
+        operation=True,
+    )
+    return principal_from_gpconnect(claims)

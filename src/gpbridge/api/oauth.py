@@ -1,0 +1,269 @@
+"""OAuth2 endpoints: ``POST /oauth2/token`` (client_credentials + private_key_jwt), the JWKS, SMART
+discovery, and the audit views (privacy officer; a patient's "who accessed my record").
+
+``routes()`` returns the Starlette routes; ``app.create_app`` adds them beside the FHIR routes.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from gpbridge.api import body
+from gpbridge.api.context import FHIR_PREFIX, api_of, request_context
+from gpbridge.api.errors import fhir_endpoint
+from gpbridge.api.responses import json_response, outcome_response
+from gpbridge.fhir.outcome import FhirError, bad_request
+from gpbridge.security import keys, rules
+from gpbridge.security.audit import AuditRecord
+from gpbridge.security.authcode import CODES, redirect_allowed
+from gpbridge.security.clients import find_client
+from gpbridge.security.idp import STAFF, default_scopes, user_claims
+from gpbridge.security.policy import authorize, record
+from gpbridge.security.tokens import (
+    ASSERTION_TYPE,
+    granted_scopes,
+    issue_access_token,
+    setting,
+    unauthorized,
+    verify_client_assertion,
+)
+
+TOKEN_PATH = "/oauth2/token"
+
+
+def token_url(request: Request) -> str:
+    """The audience a client assertion must name: our public token URL."""
+    settings = api_of(request).settings
+    if settings.base_url:
+        root = settings.base_url.rstrip("/")
+        root = root[: -len(FHIR_PREFIX)] if root.endswith(FHIR_PREFIX) else root
+        return root + TOKEN_PATH
+    host = request.headers.get("host") or "localhost"
+    return f"{request.url.scheme}://{host}{TOKEN_PATH}"
+
+
+async def token(request: Request) -> Response:
+    api = api_of(request)
+    client_id: str | None = None
+    try:
+        # The same stdlib form parser as POST _search: no multipart dependency for a urlencoded body.
+        form = dict(await body.read_form(request, api.settings))
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            client_id, claims, scopes = _client_credentials(request, form)
+        elif grant == "authorization_code" and setting(api.settings, "builtin_idp"):
+            client_id, claims, scopes = _authorization_code(form)
+        else:
+            raise bad_request(f"grant_type {grant!r} is not supported", "grant_type", code="not-supported")
+        access, expires_in = issue_access_token(api.settings, claims, scopes)
+    except FhirError as exc:
+        _audit_token(request, client_id, False, exc.outcome()["issue"][0].get("diagnostics", "refused"))
+        return outcome_response(None, exc)
+    _audit_token(request, client_id, True, f"access token issued to {claims['sub']}")
+    answer = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": " ".join(scopes),
+    }
+    return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+Grant = tuple[str, dict[str, Any], tuple[str, ...]]
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> Grant:
+    if form.get("client_assertion_type") != ASSERTION_TYPE:
+        raise unauthorized(f"client_assertion_type must be {ASSERTION_TYPE}")
+    assertion = form.get("client_assertion")
+    if not assertion:
+        raise unauthorized("client_assertion is missing")
+    client = verify_client_assertion(api_of(request).settings, assertion, token_url(request))
+    scopes = granted_scopes(form.get("scope"), client.scopes)
+    claims = {"sub": client.client_id, "client_id": client.client_id, "gpbridge_kind": "system"}
+    return client.client_id, claims, scopes
+
+
+def _authorization_code(form: dict[str, str]) -> Grant:
+    """The built-in IdP's code exchange: a public client proves possession with the PKCE verifier."""
+    client_id = form.get("client_id", "")
+    pending = CODES.redeem(
+        form.get("code", ""), client_id, form.get("redirect_uri", ""), form.get("code_verifier", "")
+    )
+    if pending is None:
+        raise unauthorized(
+            "Invalid, expired or already used code, or wrong client, redirect_uri or code_verifier"
+        )
+    claims = user_claims(pending.user_id) | {"client_id": client_id}
+    scopes = tuple(pending.scope.split()) if pending.scope else default_scopes(claims)
+    return client_id, claims, scopes
+
+
+def _audit_token(request: Request, client_id: str | None, allowed: bool, reason: str) -> None:
+    api = api_of(request)
+    if api.audit.enabled:
+        api.audit.record(
+            AuditRecord(
+                interaction="token", resource_type=None, resource_id=None, allowed=allowed, reason=reason,
+                principal=client_id, client_id=client_id, kind="system",
+                source_ip=request.client.host if request.client else None,
+                request_id=request.headers.get("x-request-id"),
+            )
+        )  # fmt: skip
+
+
+async def jwks(request: Request) -> Response:
+    return JSONResponse(keys.public_jwks(api_of(request).settings), headers={"Cache-Control": "max-age=300"})
+
+
+async def smart_configuration(request: Request) -> Response:
+    root = token_url(request)[: -len(TOKEN_PATH)]
+    return JSONResponse(
+        {
+            "token_endpoint": root + TOKEN_PATH,
+            "jwks_uri": root + "/oauth2/jwks",
+            "grant_types_supported": ["client_credentials", "authorization_code"],
+            "authorization_endpoint": root + "/oauth2/authorize",
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS512"],
+            "scopes_supported": [
+                "system/*.read",
+                "system/*.write",
+                "user/*.read",
+                "user/*.write",
+                "patient/*.read",
+            ],
+            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+        }
+    )
+
+
+@fhir_endpoint
+async def audit_search(request: Request) -> Response:
+    """``GET /audit/AuditEvent?patient=&agent=&flag=&outcome=&_count=``: the privacy officer's view.
+
+    A patient or proxy gets only events about their own record, whatever they ask for.
+    """
+    from gpbridge.security.audit_chain import audit_events
+
+    api = api_of(request)
+    context = request_context(request, api)
+    context.audit_deferred = True  # recorded once below, with the patient whose audit was read
+    decision = authorize(context, "search", "AuditEvent")
+    if not decision.allowed:
+        record(context, decision, "search", "AuditEvent", None)
+        decision.enforce()
+    params = request.query_params
+    patient = params.get("patient")
+    who = context.principal
+    if who is not None and who.kind in ("patient", "proxy") and not api.settings.insecure_dev:
+        nhs = who.nhs_number if who.kind == "patient" else who.acts_for
+        own = context.patients.patients_with_nhs_number(nhs or "") if context.patients else []
+        if patient not in own:
+            if patient is not None or len(own) != 1:
+                refused = rules.deny("a patient may see only who accessed their own record")
+                record(context, refused, "search", "AuditEvent", None, patient)
+                refused.enforce()
+            patient = own[0]
+    count = params.get("_count", "100")
+    events = audit_events(
+        api.store, patient=patient, principal=params.get("agent"), flag=params.get("flag"),
+        outcome=params.get("outcome"), limit=int(count) if count.isdigit() else 100,
+    )  # fmt: skip
+    record(context, decision, "search", "AuditEvent", None, patient, detail=f"returned {len(events)}")
+    bundle = {
+        "resourceType": "Bundle", "type": "searchset", "total": len(events),
+        "entry": [{"resource": e, "search": {"mode": "match"}} for e in events],
+    }  # fmt: skip
+    return json_response(request, bundle)
+
+
+# ------------------------------------------------------------------ built-in IdP login (demo)
+
+_CSRF_COOKIE = "gpb_csrf"
+_AUTHORIZE_PARAMS = ("client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "scope")
+
+
+def _check_authorize(settings: Any, params: dict[str, str]) -> None:
+    if not setting(settings, "builtin_idp"):
+        raise FhirError.of(404, "not-found", "The built-in identity provider is not enabled")
+    if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
+        raise bad_request("PKCE is required: code_challenge with code_challenge_method=S256")
+    client = find_client(settings, params.get("client_id", ""))
+    if not redirect_allowed(params.get("redirect_uri", ""), client.redirect_uris if client else ()):
+        # never redirect to an unvetted URI: that would hand the code to whoever names one
+        raise bad_request("redirect_uri is not registered for this client")
+
+
+@fhir_endpoint
+async def authorize_page(request: Request) -> Response:
+    """``GET /oauth2/authorize``: the login page — pick a demo user (no passwords: demo only)."""
+    params = {k: v for k, v in request.query_params.items() if k in _AUTHORIZE_PARAMS}
+    if request.query_params.get("response_type") != "code":
+        raise bad_request("response_type must be code")
+    _check_authorize(api_of(request).settings, params)
+    csrf = secrets.token_urlsafe(24)
+    hidden = "".join(
+        f'<input type="hidden" name="{k}" value="{html.escape(v, quote=True)}">' for k, v in params.items()
+    )
+    options = "".join(f'<option value="{u}">{u}</option>' for u in sorted([*STAFF, "patient-1", "proxy-1"]))
+    page = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>gpbridge demo login</title>"
+        "<h1>Sign in (demo identity provider)</h1>"
+        f'<form method=post action="/oauth2/authorize">{hidden}'
+        f'<input type="hidden" name="csrf" value="{csrf}">'
+        f'<label>User <select name="user">{options}</select></label> <button>Sign in</button></form>'
+    )
+    response = HTMLResponse(page)
+    response.set_cookie(_CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/oauth2/authorize")
+    return response
+
+
+@fhir_endpoint
+async def authorize_submit(request: Request) -> Response:
+    """``POST /oauth2/authorize``: the login form; redirects back with a single-use code."""
+    api = api_of(request)
+    form = dict(await body.read_form(request, api.settings))
+    cookie = request.cookies.get(_CSRF_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, form.get("csrf", "")):
+        raise FhirError.of(403, "forbidden", "Login form expired or forged (CSRF check failed)")
+    params = {k: form.get(k, "") for k in _AUTHORIZE_PARAMS}
+    _check_authorize(api.settings, params)
+    user = form.get("user", "")
+    try:
+        user_claims(user)
+    except KeyError:
+        raise bad_request(f"Unknown user {user!r}") from None
+    code = CODES.issue(
+        user, params["client_id"], params["redirect_uri"], params["code_challenge"], params["scope"] or None
+    )
+    if api.audit.enabled:
+        api.audit.record(
+            AuditRecord(
+                interaction="login", resource_type=None, resource_id=None, allowed=True, reason="built-in IdP",
+                principal=user, client_id=params["client_id"], source_ip=request.client.host if request.client else None,
+            )
+        )  # fmt: skip
+    query = urlencode({"code": code, **({"state": params["state"]} if params["state"] else {})})
+    separator = "&" if "?" in params["redirect_uri"] else "?"
+    return RedirectResponse(f"{params['redirect_uri']}{separator}{query}", status_code=303)
+
+
+def routes() -> list[Route]:
+    return [
+        Route(TOKEN_PATH, token, methods=["POST"]),
+        Route("/oauth2/authorize", authorize_page, methods=["GET"]),
+        Route("/oauth2/authorize", authorize_submit, methods=["POST"]),
+        Route("/oauth2/jwks", jwks, methods=["GET"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        Route("/.well-known/smart-configuration", smart_configuration, methods=["GET"]),
+        Route("/audit/AuditEvent", audit_search, methods=["GET"]),
+    ]

@@ -1,0 +1,72 @@
+"""Authorisation codes with PKCE for the built-in identity provider's login flow.
+
+A code is random, single use, bound to the client, the redirect URI and the S256 code challenge,
+and lives 60 seconds in memory (the login and the exchange happen seconds apart, on one server).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+CODE_LIFETIME = 60
+
+
+@dataclass(frozen=True)
+class PendingCode:
+    user_id: str
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    scope: str | None
+    expires: float
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def redirect_allowed(redirect_uri: str, registered: tuple[str, ...]) -> bool:
+    """Exact match with a registered URI; unregistered dev clients may only redirect to loopback."""
+    if registered:
+        return redirect_uri in registered
+    parts = urlsplit(redirect_uri)
+    return parts.scheme in ("http", "https") and parts.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+class CodeStore:
+    def __init__(self) -> None:
+        self._codes: dict[str, PendingCode] = {}
+        self._lock = threading.Lock()
+
+    def issue(
+        self, user_id: str, client_id: str, redirect_uri: str, challenge: str, scope: str | None
+    ) -> str:
+        code = secrets.token_urlsafe(32)
+        now = time.time()
+        with self._lock:
+            self._codes = {k: v for k, v in self._codes.items() if v.expires > now}
+            self._codes[code] = PendingCode(
+                user_id, client_id, redirect_uri, challenge, scope, now + CODE_LIFETIME
+            )
+        return code
+
+    def redeem(self, code: str, client_id: str, redirect_uri: str, verifier: str) -> PendingCode | None:
+        """The pending login when everything matches; the code is spent either way."""
+        with self._lock:
+            pending = self._codes.pop(code, None)
+        if pending is None or pending.expires < time.time():
+            return None
+        if pending.client_id != client_id or pending.redirect_uri != redirect_uri:
+            return None
+        if not secrets.compare_digest(s256(verifier), pending.challenge):
+            return None
+        return pending
+
+
+CODES = CodeStore()
