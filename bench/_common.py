@@ -58,7 +58,8 @@ def server(database: str, *, workers: int = 1, extra: list[str] | None = None) -
     port = free_port()
     cmd = [sys.executable, "-m", "gpbridge", "serve", "--database", database, "--port", str(port),
            "--insecure-dev", *(extra or [])]
-    env = {**os.environ, "GPBRIDGE_WORKERS": str(workers)}
+    # A load generator is one client hammering the server: the per-client rate limit would only throttle it.
+    env = {**os.environ, "GPBRIDGE_WORKERS": str(workers), "GPBRIDGE_RATE_LIMIT_PER_MINUTE": "0"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/fhir"
     try:
@@ -78,3 +79,71 @@ def server(database: str, *, workers: int = 1, extra: list[str] | None = None) -
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def server_process(
+    database: str,
+    *,
+    workers: int = 1,
+    extra: list[str] | None = None,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like ``server()``, for load tests: yields (base URL, the process) so callers can find the
+    worker pids (profilers), sends stderr to ``log_path`` (or discards it) instead of a pipe nobody
+    drains, which would stall a server that logs a lot under load, and adds ``env`` (GPBRIDGE_*
+    settings) to the server's environment."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "gpbridge", "serve", "--database", database, "--port", str(port),
+           "--insecure-dev", "--workers", str(workers), *(extra or [])]
+    env = {**os.environ, "GPBRIDGE_RATE_LIMIT_PER_MINUTE": "0", **(env or {}), "GPBRIDGE_WORKERS": str(workers)}
+    with contextlib.ExitStack() as stack:
+        err = stack.enter_context(open(log_path, "ab")) if log_path else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        base = f"http://127.0.0.1:{port}/fhir"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    log = Path(log_path).read_text()[-2000:] if log_path else ""
+                    raise RuntimeError(f"server exited with {proc.returncode}: {log}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server on port {port} did not answer within 120 s")
+                try:
+                    if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process (e.g. uvicorn's workers), from /proc; empty where unavailable."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live children, from /proc.
+    Differences across a load run give CPU per request, which a busy machine disturbs less than
+    req/s or latency do. NaN where /proc is unavailable."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        for p in [pid, *child_pids(pid)]:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    return total

@@ -9,22 +9,10 @@ import orjson
 from starlette.testclient import TestClient
 
 from gpbridge.config import Settings
+from nhs_helpers import nhs as nhs  # re-exported for the API test modules
 
 FHIR_JSON = "application/fhir+json"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
-
-
-def nhs(n: int | str) -> str:
-    """A valid (Modulus 11) test NHS number made from a short label, e.g. nhs(7)."""
-    from gpbridge.identity.nhs_number import check_digit
-
-    base = int(n)
-    while True:
-        nine = f"{999000000 + base:09d}"
-        digit = check_digit(nine)
-        if digit is not None:
-            return nine + str(digit)
-        base += 1000
 
 
 class Client:

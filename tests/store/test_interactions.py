@@ -11,22 +11,11 @@ from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.store import interactions as ops
 from gpbridge.store.base import Store
+from nhs_helpers import nhs
 
 SETTINGS = Settings(insecure_dev=True)
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
-
-def nhs(n: int | str) -> str:
-    """A valid (Modulus 11) test NHS number made from a short label, e.g. nhs(7)."""
-    from gpbridge.identity.nhs_number import check_digit
-
-    base = int(n)
-    while True:
-        nine = f"{999000000 + base:09d}"
-        digit = check_digit(nine)
-        if digit is not None:
-            return nine + str(digit)
-        base += 1000
 
 
 def patient(nhs: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -6,20 +6,16 @@ hot path). A value that breaks its datatype's rules raises ``Gp2gpError`` naming
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from gpbridge.adapters.common.codes import CTV3, EGTON, READ_V2, SNOMED, Mapped
+from gpbridge.adapters.common.hl7_time import hl7_timestamp
 from gpbridge.adapters.gp2gp.errors import Gp2gpError
 
 V3 = "urn:hl7-org:v3"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-UK = ZoneInfo("Europe/London")  # GP2GP timestamps without an offset are UK local time
 
 #: code system OIDs seen in GP2GP (MIM 3.1 vocabulary) -> FHIR system URIs
 OID_SYSTEMS = {
@@ -66,36 +62,8 @@ def path_of(element: etree._Element) -> str:
 
 # -- TS -------------------------------------------------------------------------------------------
 
-_TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?\Z")
-
-
-@lru_cache(maxsize=65536)
 def _ts(value: str) -> str | None:
-    m = _TS.match(value)
-    if not m:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = m.groups()
-    try:
-        if month is None:
-            return year
-        if day is None:
-            datetime(int(year), int(month), 1)
-            return f"{year}-{month}"
-        if hour is None:
-            datetime(int(year), int(month), int(day))
-            return f"{year}-{month}-{day}"
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute or 0), int(second or 0))
-    except ValueError:
-        return None
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if fraction:
-        text += "." + fraction
-    if offset:
-        return f"{text}{offset[:3]}:{offset[3:]}"
-    utc_offset = moment.replace(tzinfo=UK).utcoffset()
-    minutes = int(utc_offset.total_seconds() // 60) if utc_offset is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    return f"{text}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return hl7_timestamp(value, 6)
 
 
 def ts(element: etree._Element | None) -> str | None:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from gpbridge.adapters.common.codes import CTV3, LOINC, READ_V2, SNOMED
+from gpbridge.adapters.common.hl7_time import hl7_timestamp
 from gpbridge.adapters.hl7v2.errors import DATA_TYPE_ERROR, TABLE_VALUE_NOT_FOUND, Hl7v2Error
 from gpbridge.adapters.hl7v2.message import Segment
-
-UK = ZoneInfo("Europe/London")  # timestamps without an offset are UK local time
-_DTM = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?\Z")
 
 #: CE/CWE coding-system names (HL7 table 0396 and what UK senders use) -> FHIR system URIs
 CODING_SYSTEMS = {
@@ -33,32 +28,8 @@ CODING_SYSTEMS = {
 }
 
 
-@lru_cache(maxsize=65536)
 def _dtm(value: str) -> str | None:
-    m = _DTM.match(value)
-    if not m:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = m.groups()
-    try:
-        if month is None:
-            return year
-        if day is None:
-            datetime(int(year), int(month), 1)
-            return f"{year}-{month}"
-        if hour is None:
-            datetime(int(year), int(month), int(day))
-            return f"{year}-{month}-{day}"
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute or 0), int(second or 0))
-    except ValueError:
-        return None
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "")
-    if offset:
-        if int(offset[1:3]) > 14 or int(offset[3:]) > 59:
-            return None
-        return f"{text}{offset[:3]}:{offset[3:]}"
-    utc = moment.replace(tzinfo=UK).utcoffset()
-    minutes = int(utc.total_seconds() // 60) if utc is not None else 0
-    return f"{text}{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return hl7_timestamp(value, 4)
 
 
 def dtm(segment: Segment, n: int, component: int = 1, rep: int = 0) -> str | None:
