@@ -70,8 +70,9 @@ class StoreSession(Protocol):
     def vread(self, type_: str, id_: str, version: int) -> StoredResource:
         """One version as the session sees it; 404 when absent, 410 when it is a deletion."""
 
-    def create(self, resource: dict[str, Any], id_: str | None = None) -> WriteResult:
-        """Store a new resource; assigns a new id unless ``id_`` is given (create-on-update)."""
+    def create(self, resource: dict[str, Any], id_: str | None = None, *, minted: bool = False) -> WriteResult:
+        """Store a new resource; assigns a new id unless ``id_`` is given (create-on-update).
+        ``minted``: ``id_`` was just made by ``store.ids.new_id`` (so it cannot exist yet)."""
 
     def update(self, type_: str, id_: str, resource: dict[str, Any], if_match: int | None = None) -> WriteResult:
         """New version (or create when absent). ``if_match`` mismatch raises 412."""

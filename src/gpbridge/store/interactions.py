@@ -219,6 +219,7 @@ def create(
     id_: str | None = None,
     if_none_exist: Criteria | None = None,
     expected_type: str | None = None,
+    minted: bool = False,
 ) -> WriteResult:
     """Create (POST). ``if_none_exist``: 0 matches → create, 1 → that one unchanged, more → 412.
 
@@ -235,7 +236,7 @@ def create(
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
     warnings = validate_for_write(resource, settings, type_)
-    result = session.create(resource, id_)
+    result = session.create(resource, id_, minted=minted)
     result.issues = warnings
     return result
 

@@ -125,10 +125,10 @@ class SqlSession:
         return self.store.vread_with(self.cur, type_, id_, version)
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, resource: dict[str, Any], id_: str | None = None) -> WriteResult:
+    def create(self, resource: dict[str, Any], id_: str | None = None, *, minted: bool = False) -> WriteResult:
         type_ = _resource_type(resource)
-        if id_ is None:
-            return WriteResult(self._put(type_, new_id(), resource, None, "POST"), created=True)
+        if id_ is None or minted:  # a server-minted id cannot exist yet: no need to look
+            return WriteResult(self._put(type_, id_ or new_id(), resource, None, "POST"), created=True)
         existing = self._current(type_, id_)
         if existing is not None and not existing.deleted:
             raise FhirError.of(409, "duplicate", f"{type_}/{id_} already exists")

@@ -270,7 +270,9 @@ class _Run:
         assert resource is not None
         self._rewrite(resource, 1)
         if entry.method == "POST":
-            result = ops.create(session, resource, settings=self.settings, id_=target, expected_type=type_)
+            # POST targets are always freshly minted ids (an ifNoneExist match writes nothing)
+            result = ops.create(session, resource, settings=self.settings, id_=target, expected_type=type_,
+                                minted=True)
         else:
             if "id" not in resource:  # conditional update without an id in the body
                 resource["id"] = target

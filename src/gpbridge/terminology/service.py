@@ -68,11 +68,13 @@ class Terminology:
         self._generation: int | None = None
         self._checked_at = float("-inf")
         self._systems: dict[str, SystemInfo | None] = {}
+        self._uncompilable: dict[str, Exception] = {}  # value set URLs that could not be compiled
         self._lookup = lru_cache(maxsize=cache_size)(self._lookup_uncached)
         self._concept = lru_cache(maxsize=cache_size)(self._concept_uncached)
         self._compiled = lru_cache(maxsize=512)(self._compile_url_uncached)
         self._compiled_inline = lru_cache(maxsize=512)(self._compile_inline_uncached)
         self._translate = lru_cache(maxsize=cache_size)(self._translate_uncached)
+        self._validate_url = lru_cache(maxsize=cache_size)(self._validate_url_uncached)
 
     # -- freshness -------------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -96,8 +98,10 @@ class Terminology:
 
     def _clear(self) -> None:
         self._systems.clear()
+        self._uncompilable.clear()
         self.ts.forget()
-        for cached in (self._lookup, self._concept, self._compiled, self._compiled_inline, self._translate):
+        for cached in (self._lookup, self._concept, self._compiled, self._compiled_inline, self._translate,
+                       self._validate_url):
             cached.cache_clear()
 
     # -- systems ---------------------------------------------------------------------------------
@@ -241,7 +245,15 @@ class Terminology:
             return self._compiled_inline(orjson.dumps(value_set, option=orjson.OPT_SORT_KEYS))
         if not url:
             raise bad_request("a value set is needed: give url or valueSet", "url")
-        return self._compiled(url)
+        failed = self._uncompilable.get(url)
+        if failed is not None:  # remembered until the terminology changes: writes ask again and again
+            raise failed
+        try:
+            return self._compiled(url)
+        except (FhirError, TerminologyUnavailable) as exc:
+            if len(self._uncompilable) < 4096:
+                self._uncompilable[url] = exc
+            raise
 
     def _compile_inline_uncached(self, raw: bytes) -> CompiledValueSet:
         return ValueSetCompiler(self._sid, self._resolve_value_set).compile(orjson.loads(raw))
@@ -333,7 +345,9 @@ class Terminology:
         """Is the code valid — in the code system, or (url / value_set given) in the value set?"""
         self._fresh()
         try:
-            if url is not None or value_set is not None:
+            if url is not None and value_set is None:
+                return self._validate_url(code, system, display, url)  # cached: every write asks
+            if value_set is not None:
                 return self._validate_in_value_set(code, system, display, url, value_set)
             if not system:
                 return CodeValidation(False, "a system is needed to validate a code against a code system",
@@ -349,6 +363,9 @@ class Terminology:
         if concept is None:
             return CodeValidation(False, f"code '{code}' is not in code system '{system}'", system=system, code=code)
         return self._check_display(concept, display, None)
+
+    def _validate_url_uncached(self, code: str, system: str | None, display: str | None, url: str) -> CodeValidation:
+        return self._validate_in_value_set(code, system, display, url, None)
 
     def _validate_in_value_set(self, code: str, system: str | None, display: str | None, url: str | None,
                                value_set: dict[str, Any] | None) -> CodeValidation:
