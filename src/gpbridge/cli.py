@@ -59,6 +59,7 @@ def serve(
     console.print(f"gpbridge serving [bold]{base}[/] (database {settings.database})")
     console.print(f"  try: curl -s '{base}/Patient?_count=3' -H 'Accept: application/fhir+json'", soft_wrap=True)
     tls = {"ssl_certfile": settings.tls_cert or None, "ssl_keyfile": settings.tls_key or None}
+    from gpbridge.api.app import tune_gc
     if settings.workers > 1:
         # Workers are separate processes: hand them the settings through the environment.
         store.close()
@@ -66,8 +67,9 @@ def serve(
         uvicorn.run("gpbridge.api.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
                     port=settings.port, log_level=log_level, access_log=False, **tls)
         return
-    uvicorn.run(create_app(settings, store), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, **tls)
+    app = create_app(settings, store)
+    tune_gc()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False, **tls)
 
 
 def _export_settings(settings: Settings) -> None:
@@ -113,6 +115,9 @@ def import_(
         raise typer.Exit(2)
     settings = _settings(database=database)
     store = open_store(settings.database, settings)
+    from gpbridge.api.app import tune_gc
+
+    tune_gc()
     try:
         failed = _run_import(fmt, store, settings, files, profile=profile, batch_size=batch_size)
     finally:

@@ -165,4 +165,21 @@ def create_app(
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` workers: every setting comes from GPBRIDGE_* variables."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    tune_gc()
+    return app
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a long-running server or a bulk import.
+
+    Every request allocates thousands of short-lived dicts; with the default thresholds the
+    cyclic collector runs constantly and each full pass walks the large, permanent heap of compiled
+    definitions and caches (measured: orjson parsing 3x slower in a loaded server). Freezing moves
+    what exists at start-up out of the collector's sight; higher thresholds collect less often.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1_000)
