@@ -5,7 +5,7 @@ For SQLite and PostgreSQL, in one run:
           index row, computed before the clock starts): the floor under any implementation
   store   ``process_bundle`` straight into the store (reference rewriting, structure checks,
           extraction, indexing, one transaction per Bundle)
-  http    the same Bundles POSTed to ``gpbridge serve`` (one client connection)
+  http    the same Bundles POSTed to ``gpbridge serve`` (--clients connections, --workers processes)
 Prints resources/s (median of --repeat runs) and each mode's ratio to raw.
 
     .venv/bin/python bench/ingest.py [--patients 400] [--entries 40] [--repeat 3] [--no-postgres]
@@ -17,6 +17,7 @@ import argparse
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,6 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, postgres_available, reset_postgres, server  # noqa: E402
-
 from gpbridge.config import Settings  # noqa: E402
 from gpbridge.demo.population import generate_population  # noqa: E402
 from gpbridge.store import open_store  # noqa: E402
@@ -85,15 +85,24 @@ def run_store(url: str, bundles: list[bytes]) -> float:
     return elapsed
 
 
-def run_http(url: str, bundles: list[bytes]) -> float:
+def run_http(url: str, bundles: list[bytes], clients: int = 2, workers: int = 1) -> float:
+    """POST every Bundle from ``clients`` concurrent connections (senders overlap with the server)."""
     open_store(url, Settings(database=url)).close()  # create the schema before the clock starts
-    with server(url) as base, httpx.Client(timeout=120) as client:
-        headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+    with server(url, workers=workers) as base:
+
+        def send(share: list[bytes]) -> None:
+            with httpx.Client(timeout=120) as client:
+                for raw in share:
+                    r = client.post(base, content=raw, headers=headers)
+                    if r.status_code != 200:
+                        raise RuntimeError(f"transaction failed: {r.status_code} {r.text[:300]}")
+
+        shares = [bundles[k::clients] for k in range(clients)]
         started = time.perf_counter()
-        for raw in bundles:
-            r = client.post(base, content=raw, headers=headers)
-            if r.status_code != 200:
-                raise RuntimeError(f"transaction failed: {r.status_code} {r.text[:300]}")
+        with ThreadPoolExecutor(clients) as pool:
+            for done in [pool.submit(send, share) for share in shares]:
+                done.result()
         return time.perf_counter() - started
 
 
@@ -111,6 +120,8 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--clients", type=int, default=2, help="concurrent HTTP connections sending Bundles")
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = ap.parse_args()
 
     bundles, resources = population(args.patients, args.entries)
@@ -134,7 +145,7 @@ def main() -> None:
                     elif mode == "store":
                         times.append(run_store(url, bundles))
                     else:
-                        times.append(run_http(url, bundles))
+                        times.append(run_http(url, bundles, args.clients, args.workers))
                 results[(backend, mode)] = resources / median(times)
                 print(f"  {backend:10} {mode:5} {results[(backend, mode)]:>10,.0f} resources/s "
                       f"(runs: {', '.join(f'{resources / t:,.0f}' for t in times)})", flush=True)
