@@ -50,6 +50,8 @@ TERMINOLOGY_MODIFIERS = {"in", "not-in", "below", "above"}
 
 def split_values(raw: str) -> list[str]:
     """Split a parameter value on unescaped commas; ``\\,`` ``\\|`` ``\\$`` ``\\\\`` are escapes."""
+    if "\\" not in raw:  # the common case: nothing escaped
+        return raw.split(",")
     out, cur, i = [], [], 0
     while i < len(raw):
         c = raw[i]
@@ -68,6 +70,8 @@ def split_values(raw: str) -> list[str]:
 
 
 def _split_unescaped(value: str, sep: str, maxsplit: int = -1) -> list[str]:
+    if "\\" not in value:
+        return value.split(sep, maxsplit)
     parts, cur, i = [], [], 0
     while i < len(value):
         c = value[i]
@@ -86,6 +90,8 @@ def _split_unescaped(value: str, sep: str, maxsplit: int = -1) -> list[str]:
 
 
 def _unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
     return re.sub(r"\\([\\,|$])", r"\1", value)
 
 

@@ -137,16 +137,25 @@ class SqlBuilder:
             return Condition(("NOT " if missing else "") + exists, pid_params)
         negate = clause.modifier in ("not", "not-in")
         ors: list[str] = []
+        seek_ors: list[str] = []
         params: list[Any] = []
+        # In the per-candidate EXISTS, SQLite must seek the clustered key (rid, pid) and filter the
+        # values there; left alone it may pick the (pid, code, ...) search index instead and scan
+        # every row with that value for each candidate (measured: 78 ms vs 0.1 ms at 1M resources).
+        # A unary '+' on the value columns takes them out of index selection, as for '+a.type'.
+        seek = "+" + x if self.dialect.name == "sqlite" else x
         for v in clause.values:
             sql, p, neg = self._value(clause, v, x)
             if neg:  # 'ne' on dates/numbers: matches resources with no equal value
                 negate = True
             ors.append(sql)
+            seek_ors.append(sql if seek == x else self._value(clause, v, seek)[0])
             params.extend(p)
         where = f"{pid_sql} AND ({' OR '.join(ors)})" if len(ors) > 1 else f"{pid_sql} AND {ors[0]}"
+        seek_where = (f"{pid_sql} AND ({' OR '.join(seek_ors)})" if len(seek_ors) > 1
+                      else f"{pid_sql} AND {seek_ors[0]}")
         all_params = pid_params + params
-        exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {where})"
+        exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {seek_where})"
         if negate:
             return Condition("NOT " + exists, all_params)
         rank = RANK.get(clause.kind, 50)
@@ -440,25 +449,34 @@ def execute(cur: Any, store: Any, query: SearchQuery) -> SearchResult:
     d = store.dialect_obj
     b = SqlBuilder(store)
     where, params = b.level(query, "a")
-    total: int | None = None
-    if query.total != "none" or query.summary == "count":
-        cur.execute(d.sql(f"SELECT COUNT(*) FROM resource a WHERE {where}"), params)
-        total = cur.fetchone()[0]
-    if query.summary == "count" or query.count == 0 or total == 0:
-        return SearchResult([], total, [], list(query.ignored))
+    wants_total = query.total != "none" or query.summary == "count"
+    if query.summary == "count" or query.count == 0:
+        return SearchResult([], _count(cur, d, where, params) if wants_total else None, [], list(query.ignored))
     order, order_params = b.order_by(query, "a")
     cur.execute(
-        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, {d.content_select.replace('h.', 'h.')} "
+        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, {d.content_select} "
               f"FROM resource a JOIN history h ON h.rid = a.rid AND h.version = a.version "
               f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"),
         [*params, *order_params, query.count, query.offset],
     )
     rows = cur.fetchall()
+    total: int | None = None
+    if wants_total:
+        # A first page that is not full already is the whole result: no COUNT needed (same snapshot).
+        if query.offset == 0 and len(rows) < query.count:
+            total = len(rows)
+        else:
+            total = _count(cur, d, where, params)
     matches = [_stored(store, row) for row in rows]
     included: list[StoredResource] = []
     if query.include or query.revinclude:
         included = _includes(cur, store, query, [(row[0], row[1], row[2]) for row in rows])
     return SearchResult(matches, total, included, list(query.ignored))
+
+
+def _count(cur: Any, d: Any, where: str, params: list[Any]) -> int:
+    cur.execute(d.sql(f"SELECT COUNT(*) FROM resource a WHERE {where}"), params)
+    return int(cur.fetchone()[0])
 
 
 def _stored(store: Any, row: tuple) -> StoredResource:
