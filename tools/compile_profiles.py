@@ -25,8 +25,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compile_spec import (  # noqa: E402  (tools/ is not a package: imported by path)
@@ -36,6 +34,7 @@ from compile_spec import (  # noqa: E402  (tools/ is not a package: imported by 
     expand,
     load_all,
     strip_version,
+    write_artefacts,
 )
 from gpbridge.fhir import spec  # noqa: E402
 from gpbridge.fhir.fhir_xml import parse_resource  # noqa: E402
@@ -145,15 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"compile_profiles: {folder / marker} not found", file=sys.stderr)
             return 2
     report = Report()
-    artefacts = compile_all(args.core, args.ukcore, report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in artefacts.items():
-        (args.out / name).write_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
-    if not args.quiet:
-        for line in report.lines:
-            print(line, file=sys.stderr)
-        sizes = ", ".join(f"{n} {(args.out / n).stat().st_size // 1024} KiB" for n in artefacts)
-        print(f"compile_profiles: wrote {sizes} to {args.out}", file=sys.stderr)
+    write_artefacts(compile_all(args.core, args.ukcore, report), args.out, report, "compile_profiles",
+                    quiet=args.quiet)
     return 0
 
 

@@ -544,16 +544,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compile_spec: no FHIR package at {args.package}", file=sys.stderr)
         return 2
     report = Report()
-    artefacts = compile_package(args.package, report)
-    args.out.mkdir(parents=True, exist_ok=True)
+    write_artefacts(compile_package(args.package, report), args.out, report, "compile_spec", quiet=args.quiet)
+    return 0
+
+
+def write_artefacts(artefacts: dict[str, Any], out: Path, report: Report, tool: str, *, quiet: bool) -> None:
+    """Write generated JSON (sorted keys, so reruns are byte-identical) and say what was done."""
+    out.mkdir(parents=True, exist_ok=True)
     for name, data in artefacts.items():
-        (args.out / name).write_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
-    if not args.quiet:
+        (out / name).write_bytes(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    if not quiet:
         for line in report.lines:
             print(line, file=sys.stderr)
-        sizes = ", ".join(f"{n} {(args.out / n).stat().st_size // 1024} KiB" for n in artefacts)
-        print(f"compile_spec: wrote {sizes} to {args.out}", file=sys.stderr)
-    return 0
+        sizes = ", ".join(f"{n} {(out / n).stat().st_size // 1024} KiB" for n in artefacts)
+        print(f"{tool}: wrote {sizes} to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
