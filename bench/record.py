@@ -89,6 +89,8 @@ def main() -> None:
         print(f"structured record / floor: {whole[0] / floor[0]:.2f}x wall, {whole[2] / floor[2]:.2f}x CPU; "
               f"target p50 < 30 ms: {'met' if whole[0] < 30 else 'NOT met'} (wall), "
               f"{'met' if whole[2] < 30 else 'NOT met'} (CPU)")
+        for close in _closers:
+            close()
         store.close()
 
 
@@ -97,12 +99,14 @@ def _http(settings: Settings, store: object) -> Callable[[], object]:
     from starlette.testclient import TestClient
 
     from gpbridge.api.app import create_app
-    from gpbridge.api.operations.gpconnect import routes
 
     app = create_app(settings, store)  # type: ignore[arg-type]
-    app.router.routes[:0] = routes()  # until app.py wires it
     client = TestClient(app)  # no lifespan: the store belongs to the caller
+    _closers.append(getattr(app.state.api.audit, "close", lambda: None))  # flush audit before the store goes
     return lambda: client.post("/fhir/Patient/$gpc.getstructuredrecord", json=BODY)
+
+
+_closers: list[Callable[[], object]] = []
 
 
 if __name__ == "__main__":
