@@ -389,3 +389,17 @@ def test_every_resource_passes_the_structural_check(population: list[dict[str, A
             (i.expression, i.diagnostics) for i in structure.check_resource(bundle) if i.severity == "error"
         ]
     assert failures == []
+
+
+def test_every_resource_is_valid_uk_core() -> None:
+    """The demo population is what suppliers see first: it must pass the UK Core profiles."""
+    from gpbridge.fhir.validate import validate
+
+    problems = []
+    for bundle in generate_population(15, seed=4, entries_per_patient=40):
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            profile = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-" + resource["resourceType"]
+            problems += [f"{resource['resourceType']} {i.expression}: {i.diagnostics}"
+                         for i in validate(resource, profiles=[profile]) if i.severity in ("error", "fatal")]
+    assert problems == []

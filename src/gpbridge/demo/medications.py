@@ -48,6 +48,8 @@ def _request(
         "requester": ref(f"Practitioner/{prescriber.id}"),
         "courseOfTherapyType": codeable(COURSE_OF_THERAPY, *course),
         "dosageInstruction": [{"text": drug.dosage}],
+        # UK Core makes substitution 1..1; GP prescriptions leave the dispenser no substitution.
+        "substitution": {"allowedBoolean": False},
     }
 
 
