@@ -128,3 +128,40 @@ def uat_extract(path: Path) -> bytes:
     """
     nhs = path.name.split("_", 1)[0]
     return path.read_bytes().replace(b'extension="1234567890"', f'extension="{nhs}"'.encode())
+
+
+def report_comment(sid: str, body: str, kind: str = "AGGREGATE COMMENT SET", when: str = "20100225154100") -> str:
+    """A pathology NarrativeStatement in the sender's ``CommentType/CommentDate`` layout."""
+    return f"""<component typeCode="COMP"><NarrativeStatement classCode="OBS" moodCode="EVN"><id root="{sid}"/>
+      <text mediaType="text/x-h7uk-pmip">CommentType:{kind}
+CommentDate:{when}
+
+{body}</text><statusCode code="COMPLETE"/><availabilityTime value="{when}"/></NarrativeStatement></component>"""
+
+
+def lab_result(sid: str, code: str, term: str, value: str = "", when: str = "20100223") -> str:
+    """A result ObservationStatement; ``term`` goes to originalText (how degraded codes are told apart)."""
+    quantity = f'<value xsi:type="PQ" value="{value}" unit="1"/>' if value else ""
+    return f"""<component typeCode="COMP"><ObservationStatement classCode="OBS" moodCode="EVN"><id root="{sid}"/>
+      <code code="{code}" codeSystem="2.16.840.1.113883.2.1.3.2.4.15"><originalText>{term}</originalText></code>
+      <statusCode code="COMPLETE"/><effectiveTime><center value="{when}"/></effectiveTime>
+      <availabilityTime value="{when}"/>{quantity}</ObservationStatement></component>"""
+
+
+def lab_report(sid: str, *parts: str, issued: str = "20100225154100", specimen: str = "") -> str:
+    """A "laboratory reporting" CompoundStatement: report-level ``parts`` then one specimen
+    cluster holding ``specimen`` (results, groups, comments)."""
+    return f"""<CompoundStatement classCode="CLUSTER" moodCode="EVN"><id root="{sid}"/>
+      <code code="16488004" codeSystem="2.16.840.1.113883.2.1.3.2.4.15" displayName="laboratory reporting"/>
+      <statusCode code="COMPLETE"/><effectiveTime><center nullFlavor="NI"/></effectiveTime>
+      <availabilityTime value="{issued}"/>{"".join(parts)}
+      <component typeCode="COMP"><CompoundStatement classCode="CLUSTER" moodCode="EVN"><id root="{sid}-SPEC"/>
+        <code code="123038009" codeSystem="2.16.840.1.113883.2.1.3.2.4.15" displayName="specimen (specimen)"/>
+        <statusCode code="COMPLETE"/><effectiveTime><center nullFlavor="NI"/></effectiveTime>
+        <availabilityTime value="{issued}"/>
+        <specimen typeCode="SPC"><specimenRole classCode="SPEC"><id root="{sid}-ROLE"/>
+          <effectiveTime><center value="20100223"/></effectiveTime>
+          <specimenSpecimenMaterial determinerCode="INSTANCE" classCode="MAT"><desc>VENOUS BLOOD</desc>
+          </specimenSpecimenMaterial></specimenRole></specimen>{specimen}
+      </CompoundStatement></component>
+    </CompoundStatement>"""

@@ -35,7 +35,8 @@ _REPORT_STATUS = {"final": "final", "unknown": "unknown", "preliminary": "prelim
                   "corrected": "corrected", "registered": "registered", "partial": "partial",
                   "appended": "appended", "cancelled": "cancelled", "entered-in-error": "entered-in-error"}
 # report-level notes that describe the report rather than record a clinical comment
-_REPORT_NOTE_PREFIXES = ("Filling Date:", "Filing Date:", "Participants:", "EMPTY REPORT")
+_FILING_PREFIXES = ("Filling Date:", "Filing Date:")  # the sender's spelling varies between versions
+_REPORT_NOTE_PREFIXES = (*_FILING_PREFIXES, "Participants:", "EMPTY REPORT")
 
 
 def is_report(compound: etree._Element) -> bool:
@@ -87,6 +88,7 @@ class _Report:
         self.results: list[str] = []
         self.notes: list[str] = []
         self.report_comments: dict[str, list[etree._Element]] = {}  # body -> report-level statements
+        self.filed: str | None = None  # the report's "Filing Date:", when the sender states one
 
     def translate(self) -> str:
         ctx, report = self.ctx, self.report
@@ -113,8 +115,9 @@ class _Report:
                 self.results.append(degraded_observation(ctx, child))
         leftover = [st for statements in self.report_comments.values() for st in statements]
         self.report_comments = {}
+        filed = self._filing_time()
         for statement in leftover:  # filed against no test group: comments on the whole report
-            self.results.append(self._comment(statement, None))
+            self.results.append(self._comment(statement, None, filed))
         self._finish(specimens)
         return ctx.add("DiagnosticReport", self.compound, report)
 
@@ -150,17 +153,33 @@ class _Report:
         elif body.startswith("Lab Diagnosis:"):
             report.setdefault("conclusionCode", []).append({"text": body[len("Lab Diagnosis:"):].strip()})
         elif body.startswith(_REPORT_NOTE_PREFIXES) or not body:
+            if body.startswith(_FILING_PREFIXES):
+                self.filed = _filing_date(body)
             self.notes.append(body or f"(empty {kind or 'comment'})")
         else:
             self.report_comments.setdefault(body, []).append(statement)
             return
         self.ctx.account(statement, self.url)
 
-    def _comment(self, statement: etree._Element, specimen: str | None) -> str:
-        """A filing comment: a "Comment note" Observation dated when it was written."""
+    def _filing_time(self) -> str | None:
+        """When the report's results were filed, if the sender says so plausibly.
+
+        Senders write every report-level comment with the report's issue time as its CommentDate,
+        so a filing comment kept only at report level has lost its own date; it was written when
+        the report was filed. The "Filing Date:" note records that time, but some senders fill it
+        from the first result's date (a specimen date), so a time before the report was issued
+        cannot be a filing time and is not used."""
+        issued = hl7v3.availability(self.compound)
+        if self.filed and (not issued or self.filed[:10] >= issued[:10]):
+            return self.filed
+        return None
+
+    def _comment(self, statement: etree._Element, specimen: str | None, written: str | None = None) -> str:
+        """A filing comment: a "Comment note" Observation dated when it was written (``written``,
+        else its CommentDate)."""
         _kind, when, body = parse_comment(hl7v3.text(statement.find(T.text)))
         obs = comment_observation(self.ctx, statement, body or None, "laboratory")
-        written = _comment_time(when)
+        written = written or _comment_time(when)
         if written:
             obs.pop("effectivePeriod", None)
             obs["effectiveDateTime"] = written
@@ -247,8 +266,7 @@ class _Report:
             group["specimen"] = {"reference": specimen}
         url = ctx.builder.ref(f"Observation|{hl7v3.root_id(compound)}")
         children = _children(compound)
-        own = next((c for c in children if local_name(c) == "ObservationStatement" and _code(c) == _code(compound)),
-                   None)
+        own = next((c for c in children if local_name(c) == "ObservationStatement" and _same_term(c, compound)), None)
         if own is not None:
             merged = observation_base(ctx, own, "laboratory")
             for field in ("valueQuantity", "valueString", "valueCodeableConcept", "valueRange", "interpretation",
@@ -275,6 +293,21 @@ def _comment_time(value: str) -> str | None:
         return hl7v3.ts_value(value)
     except Gp2gpError:
         return None
+
+
+def _filing_date(body: str) -> str | None:
+    """``Filing Date: 2021-01-08 15:25:10`` (UK local time, seconds optional) → FHIR dateTime."""
+    digits = "".join(ch for ch in body.partition(":")[2] if ch.isdigit())
+    return _comment_time(digits) if len(digits) in (8, 12, 14) else None
+
+
+def _same_term(statement: etree._Element, compound: etree._Element) -> bool:
+    """The group's own statement has the group's code *and* term: a "Transfer-degraded record
+    entry" code is shared by unrelated results, told apart only by their original text."""
+    a, b = statement.find(T.code), compound.find(T.code)
+    if a is None or b is None or a.get("code") != b.get("code"):
+        return False
+    return hl7v3.text(a.find(T.originalText)) == hl7v3.text(b.find(T.originalText))
 
 
 def _children(compound: etree._Element) -> list[etree._Element]:
