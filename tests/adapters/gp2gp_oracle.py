@@ -24,6 +24,9 @@ class Item:
     codes: frozenset[str]
     dates: frozenset[str]  # YYYY, YYYY-MM or YYYY-MM-DD
     label: str = ""
+    ref: str = ""  # Type/id of the source resource, or the translated entry's fullUrl
+    # dates that must agree field by field where both sides have them (e.g. authoredOn)
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Recall:
     produced: int = 0
     matched: int = 0
     missing: list[Item] = field(default_factory=list)
+    pairs: dict[int, int] = field(default_factory=dict)  # source index -> produced index
 
     @property
     def ratio(self) -> float:
@@ -78,21 +82,31 @@ def _same_day(a: str, b: str) -> bool:
     return abs(da - db) <= timedelta(days=1)
 
 
-def _matches(src: Item, out: Item) -> bool:
+def same_code(src: Item, out: Item) -> bool:
     if src.codes and not (src.codes & out.codes):
         # the extract may carry only the text of a term coded in a local scheme (e.g. EMIS drug
         # codes): then the text must match exactly and the translation must be uncoded too
         if out.codes or not src.label or src.label.strip().lower() != out.label.strip().lower():
             return False
-    if not src.dates or not out.dates:
+    return True
+
+
+def _matches(src: Item, out: Item) -> bool:
+    """Same code and, when the source is dated, a translated date on the same day."""
+    if not same_code(src, out):
+        return False
+    if any(not _same_day(v, out.fields[k]) for k, v in src.fields.items() if k in out.fields):
+        return False
+    if not src.dates:
         return True
     return any(_same_day(a, b) for a in src.dates for b in out.dates)
 
 
-def match(kind: str, source: list[Item], produced: list[Item]) -> Recall:
+def match(kind: str, source: list[Item], produced: list[Item],
+          matches: Callable[[Item, Item], bool] = _matches) -> Recall:
     """Maximum one-to-one pairing (augmenting paths), so the order of items cannot lose a pair."""
     recall = Recall(kind, len(source), len(produced))
-    candidates = [[j for j, p in enumerate(produced) if _matches(s, p)] for s in source]
+    candidates = [[j for j, p in enumerate(produced) if matches(s, p)] for s in source]
     partner: dict[int, int] = {}  # produced index -> source index
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -110,6 +124,7 @@ def match(kind: str, source: list[Item], produced: list[Item]) -> Recall:
             recall.matched += 1
         else:
             recall.missing.append(source[i])
+    recall.pairs = {i: j for j, i in partner.items()}
     return recall
 
 
@@ -140,6 +155,15 @@ def _med_codes(index: dict[str, JSON], r: JSON) -> set[str]:
     return codes_of(med.get("code")) if med else codes_of(r.get("medicationCodeableConcept"))
 
 
+def _request(ix: dict[str, JSON], r: JSON) -> Item:
+    """A MedicationRequest: one of its dates must agree, and its validity start must (the sender
+    writes authoredOn of an issue as the validity start, so authoredOn cannot be held to itself)."""
+    validity = (r.get("dispenseRequest") or {}).get("validityPeriod")
+    start = ((validity or {}).get("start") or "")[:10]
+    return Item(frozenset(_med_codes(ix, r)), _dates(r.get("authoredOn"), validity), _med_text(ix, r),
+                fields={"start": start} if start else {})
+
+
 def _ext_concept(r: JSON, suffix: str) -> Any:
     return next((e.get("valueCodeableConcept") for e in r.get("extension") or () if e.get("url", "").endswith(suffix)),
                 None)
@@ -153,9 +177,9 @@ SOURCE: dict[str, tuple[str, Callable[[JSON], bool], Extractor]] = {
     "problems": ("Condition", lambda r: True,
                  lambda ix, r: Item(frozenset(codes_of(r.get("code"))), _dates(r.get("onsetDateTime"), r.get("assertedDate")))),
     "medication plans": ("MedicationRequest", lambda r: r.get("intent") == "plan",
-                         lambda ix, r: Item(frozenset(_med_codes(ix, r)), _dates(r.get("authoredOn"), (r.get("dispenseRequest") or {}).get("validityPeriod")), _med_text(ix, r))),
+                         _request),
     "medication orders": ("MedicationRequest", lambda r: r.get("intent") == "order",
-                          lambda ix, r: Item(frozenset(_med_codes(ix, r)), _dates(r.get("authoredOn"), (r.get("dispenseRequest") or {}).get("validityPeriod")), _med_text(ix, r))),
+                          _request),
     "medication statements": ("MedicationStatement", lambda r: True,
                               lambda ix, r: Item(frozenset(_med_codes(ix, r)), _dates(r.get("effectivePeriod"), r.get("dateAsserted")), _med_text(ix, r))),
     "observations": ("Observation", lambda r: True,
@@ -178,9 +202,9 @@ TARGET: dict[str, tuple[str, Callable[[JSON], bool], Extractor]] = {
     "problems": ("Condition", lambda r: True,
                  lambda ix, r: Item(frozenset(codes_of(r.get("code"))), _dates(r.get("onsetDateTime"), r.get("recordedDate")))),
     "medication plans": ("MedicationRequest", lambda r: r.get("intent") == "plan",
-                         lambda ix, r: Item(frozenset(_med_codes(ix, r)), _dates(r.get("authoredOn"), (r.get("dispenseRequest") or {}).get("validityPeriod")), _med_text(ix, r))),
+                         _request),
     "medication orders": ("MedicationRequest", lambda r: r.get("intent") == "order",
-                          lambda ix, r: Item(frozenset(_med_codes(ix, r)), _dates(r.get("authoredOn"), (r.get("dispenseRequest") or {}).get("validityPeriod")), _med_text(ix, r))),
+                          _request),
     "medication statements": ("MedicationStatement", lambda r: True,
                               lambda ix, r: Item(frozenset(_med_codes(ix, r)), _dates(r.get("effectivePeriod"), r.get("dateAsserted")), _med_text(ix, r))),
     "observations": ("Observation", lambda r: True,
@@ -203,8 +227,13 @@ def items(table: dict[str, tuple[str, Callable[[JSON], bool], Extractor]], bundl
     ix = _index(resources)
     out: dict[str, list[Item]] = {}
     for kind, (type_, keep, extract) in table.items():
-        out[kind] = [extract(ix, r) for r in resources if r.get("resourceType") == type_ and keep(r)]
+        out[kind] = [_referenced(extract(ix, r), r) for r in resources if r.get("resourceType") == type_ and keep(r)]
     return out
+
+
+def _referenced(item: Item, resource: JSON) -> Item:
+    item.ref = f"{resource['resourceType']}/{resource.get('id')}"
+    return item
 
 
 def fidelity(source_bundle: JSON, translated_bundle: JSON) -> dict[str, Recall]:

@@ -126,3 +126,19 @@ def test_consultation_becomes_encounter_and_list() -> None:
     assert encounter["period"]["start"] == "2023-06-15T09:30:00+01:00"
     (practitioner,) = resources(bundle, "Practitioner")
     assert practitioner["name"][0]["family"] == "Lovelace"
+
+
+def test_an_undated_statement_is_issued_when_its_composition_was_recorded() -> None:
+    undated = """<ObservationStatement classCode="OBS" moodCode="EVN"><id root="U1"/>
+      <code code="76880004" codeSystem="2.16.840.1.113883.2.1.3.2.4.15" displayName="Angelman syndrome"/>
+      <statusCode code="COMPLETE"/><effectiveTime><center nullFlavor="UNK"/></effectiveTime>
+      <availabilityTime nullFlavor="UNK"/></ObservationStatement>"""
+    xml = extract(undated, observation("D1", "195967001", display="Asthma", when="20230601"))
+    xml = xml.replace(b'<author typeCode="AUT"><time value="20230615"/>', b'<author typeCode="AUT"><time value="20231118094149"/>')
+    obs = {o["code"]["coding"][0].get("display"): o
+           for o in resources(gp2gp_to_bundle(xml), "Observation")}
+    angelman, asthma = obs["Angelman syndrome"], obs["Asthma"]
+    # the entry reached the record when the composition was committed; its clinical date stays unknown
+    assert angelman["issued"] == "2023-11-18T09:41:49+00:00"
+    assert "effectiveDateTime" not in angelman and "effectivePeriod" not in angelman
+    assert asthma["effectiveDateTime"] == "2023-06-01" and "issued" not in asthma  # its own date wins

@@ -31,6 +31,9 @@ class Context:
         self.patient = ""  # fullUrl, set once the Patient entry is built
         self.encounter: str | None = None  # fullUrl of the consultation being translated
         self.security: list[dict[str, Any]] = []  # confidentiality inherited from the composition
+        # when the composition being translated was committed to the record (its author/time):
+        # the record time of a statement whose own availabilityTime is unknown
+        self.recorded: str | None = None
         self.agents: dict[str, etree._Element] = {}
         self.agent_refs: dict[str, str] = {}
         self.accounted: dict[str, str] = {}  # statement id -> fullUrl of the resource holding it

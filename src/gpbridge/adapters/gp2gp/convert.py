@@ -11,7 +11,7 @@ from gpbridge.adapters.common.codes import CodeMapper, NullCodeMapper
 from gpbridge.adapters.common.ids import digest
 from gpbridge.adapters.common.nhs_number import NHS_NUMBER_SYSTEM, check_nhs_number
 from gpbridge.adapters.common.pipeline import Translation
-from gpbridge.adapters.gp2gp import encounters, problems
+from gpbridge.adapters.gp2gp import encounters, hl7v3, problems
 from gpbridge.adapters.gp2gp.agents import index_agents, organization_for_ods
 from gpbridge.adapters.gp2gp.context import Context
 from gpbridge.adapters.gp2gp.errors import Gp2gpError
@@ -74,11 +74,19 @@ def _patient(ctx: Context, ods: str | None) -> str:
                               if_none_exist=identifier_criteria(NHS_NUMBER_SYSTEM, ctx.nhs_number))
 
 
+def _committed(composition: etree._Element) -> str | None:
+    """The composition's author/time; a malformed one is only a missing fallback, not an error."""
+    time = composition.find(f"{T.author}/{T.time}")
+    value = time.get("value") if time is not None else None
+    return hl7v3.ts_value(value) if value else None
+
+
 def _compositions(ctx: Context, folder: etree._Element) -> None:
     lists: list[tuple[etree._Element, str, list[str]]] = []
     deferred: list[tuple[etree._Element, str | None, list[str] | None]] = []
     for composition in folder.iterfind(f"{T.component}/{T.ehrComposition}"):
         ctx.security = ctx.security_of(composition)
+        ctx.recorded = _committed(composition)
         consultation = encounters.is_consultation(composition)
         ctx.encounter = encounters.map_encounter(ctx, composition) if consultation else None
         entries: list[str] = []
@@ -95,6 +103,7 @@ def _compositions(ctx: Context, folder: etree._Element) -> None:
             ctx.account(composition, entries[0] if entries else ctx.patient)
     ctx.encounter = None
     ctx.security = []
+    ctx.recorded = None
     for linkset, encounter, listed in deferred:
         url = problems.map_problem(ctx, linkset, encounter)
         if listed is not None:

@@ -47,8 +47,7 @@ def observation_base(ctx: Context, statement: etree._Element, category: str | No
         obs["encounter"] = {"reference": ctx.encounter}
     obs.update(hl7v3.effective(statement))
     issued = hl7v3.availability(statement)
-    if issued and "T" in issued:
-        obs["issued"] = issued
+    _set_issued(ctx, obs, issued)
     if "effectiveDateTime" not in obs and "effectivePeriod" not in obs and issued:
         obs["effectiveDateTime"] = issued
     performers = ctx.participants(statement, "PRF", "AUT")
@@ -65,6 +64,15 @@ def observation_base(ctx: Context, statement: etree._Element, category: str | No
     if notes:
         obs["note"] = [{"text": n} for n in notes]
     return obs
+
+
+def _set_issued(ctx: Context, obs: dict[str, Any], available: str | None) -> None:
+    """``issued`` is when the entry reached the record: the statement's availabilityTime, else
+    (when the sender wrote it as unknown) the enclosing composition's author/time. Never the
+    clinical date: an undated statement stays undated."""
+    issued = available or ctx.recorded
+    if issued and "T" in issued:  # an instant needs a time of day
+        obs["issued"] = issued
 
 
 def map_observation_statement(ctx: Context, statement: etree._Element) -> str:
@@ -85,8 +93,7 @@ def comment_observation(ctx: Context, statement: etree._Element, text: str | Non
     when = hl7v3.availability(statement)
     effective = hl7v3.effective(statement) or ({"effectiveDateTime": when} if when else {})
     obs.update(effective)
-    if when and "T" in when:
-        obs["issued"] = when
+    _set_issued(ctx, obs, when)
     performers = ctx.participants(statement, "PRF", "AUT")
     if performers:
         obs["performer"] = [{"reference": p} for p in performers]
