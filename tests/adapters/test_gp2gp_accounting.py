@@ -18,6 +18,7 @@ STATEMENTS = ("ObservationStatement", "NarrativeStatement", "CompoundStatement",
               "ehrSupplyDiscontinue", "ehrComposition")
 # report fields the translation lifts out of their "Label: value" comment into the FHIR element
 LIFTED_PREFIXES = ("Interpretation: ", "Lab Diagnosis: ")
+PROBLEM_STAND_IN = "55607006"
 
 
 def test_every_statement_is_accounted_for(gp2gp_pairs: list[tuple[Path, Path]]) -> None:
@@ -47,6 +48,33 @@ def test_every_text_survives(gp2gp_pairs: list[tuple[Path, Path]]) -> None:
                 text = text.removeprefix(prefix)
             if text:
                 assert orjson.dumps(text).decode()[1:-1] in blob, f"{xml_path.name}: lost {text[:60]!r}"
+
+
+def test_a_statement_folded_into_another_resource_is_that_resource(gp2gp_pairs: list[tuple[Path, Path]]) -> None:
+    """Accounting a statement to a resource built from another (a test group's own result, an
+    allergy's observation) is only right when it records the same thing: same code and term.
+    Otherwise a result has been swallowed. "Problem" (55607006) stand-ins fold into their
+    Condition by design."""
+    folded = 0
+    for xml_path, _ in gp2gp_pairs:
+        raw = uat_extract(xml_path)
+        translation = translate_gp2gp(raw)
+        resources = {e["fullUrl"]: e["resource"] for e in translation.builder.bundle()["entry"]}
+        for statement in etree.fromstring(raw).iter(f"{V3}ObservationStatement"):
+            sid = statement.find(f"{V3}id").get("root")
+            resource = resources[translation.accounted[sid]]
+            if any(i["value"].endswith(f"/{sid}") for i in resource.get("identifier") or ()):
+                continue
+            code = statement.find(f"{V3}code")
+            if code.get("code") == PROBLEM_STAND_IN and resource["resourceType"] == "Condition":
+                continue
+            blob = orjson.dumps(resource).decode()
+            term = "".join(code.find(f"{V3}originalText").itertext()) if code.find(f"{V3}originalText") is not None else ""
+            assert f'"{code.get("code")}"' in blob and orjson.dumps(term).decode()[1:-1] in blob, (
+                f"{xml_path.name}: {sid} ({term or code.get('displayName')}) folded into a "
+                f"{resource['resourceType']} coded {resource.get('code', {}).get('text')!r}")
+            folded += 1
+    assert folded > 300  # sanity: groups' own results and allergies' observations
 
 
 @pytest.mark.parametrize("kind", ["ObservationStatement", "LinkSet", "MedicationStatement"])
