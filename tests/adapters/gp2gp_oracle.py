@@ -164,6 +164,17 @@ def _request(ix: dict[str, JSON], r: JSON) -> Item:
                 fields={"start": start} if start else {})
 
 
+def _lab_report_ids(r: JSON) -> frozenset[str]:
+    """A report's "code" for pairing: the laboratory's report number, when it has one."""
+    return frozenset(i["value"] for i in r.get("identifier") or ()
+                     if i.get("system", "").removeprefix("urn:oid:") == "2.16.840.1.113883.2.1.4.5.5" and i.get("value"))
+
+
+def _accession(r: JSON) -> frozenset[str]:
+    value = (r.get("accessionIdentifier") or {}).get("value")
+    return frozenset({value}) if value else frozenset()
+
+
 def _ext_concept(r: JSON, suffix: str) -> Any:
     return next((e.get("valueCodeableConcept") for e in r.get("extension") or () if e.get("url", "").endswith(suffix)),
                 None)
@@ -191,9 +202,9 @@ SOURCE: dict[str, tuple[str, Callable[[JSON], bool], Extractor]] = {
     "documents": ("DocumentReference", lambda r: True,
                   lambda ix, r: Item(frozenset(codes_of(r.get("type"))), _dates(r.get("created"), r.get("indexed")), _text(r.get("type")))),
     "diagnostic reports": ("DiagnosticReport", lambda r: True,
-                           lambda ix, r: Item(frozenset(), _dates(r.get("issued")))),
+                           lambda ix, r: Item(_lab_report_ids(r), _dates(r.get("issued")))),
     "specimens": ("Specimen", lambda r: True,
-                  lambda ix, r: Item(frozenset(), _dates((r.get("collection") or {}).get("collectedDateTime")))),
+                  lambda ix, r: Item(_accession(r), _dates((r.get("collection") or {}).get("collectedDateTime")))),
 }
 
 TARGET: dict[str, tuple[str, Callable[[JSON], bool], Extractor]] = {
@@ -216,9 +227,9 @@ TARGET: dict[str, tuple[str, Callable[[JSON], bool], Extractor]] = {
     "documents": ("DocumentReference", lambda r: True,
                   lambda ix, r: Item(frozenset(codes_of(r.get("type"))), _dates(r.get("date"), (r.get("context") or {}).get("period"), ((r.get("content") or [{}])[0].get("attachment") or {}).get("creation")), _text(r.get("type")))),
     "diagnostic reports": ("DiagnosticReport", lambda r: True,
-                           lambda ix, r: Item(frozenset(), _dates(r.get("issued"), r.get("effectiveDateTime")))),
+                           lambda ix, r: Item(_lab_report_ids(r), _dates(r.get("issued"), r.get("effectiveDateTime")))),
     "specimens": ("Specimen", lambda r: True,
-                  lambda ix, r: Item(frozenset(), _dates((r.get("collection") or {}).get("collectedDateTime")))),
+                  lambda ix, r: Item(_accession(r), _dates((r.get("collection") or {}).get("collectedDateTime")))),
 }
 
 

@@ -148,10 +148,11 @@ def lab_result(sid: str, code: str, term: str, value: str = "", when: str = "201
       <availabilityTime value="{when}"/>{quantity}</ObservationStatement></component>"""
 
 
-def lab_report(sid: str, *parts: str, issued: str = "20100225154100", specimen: str = "") -> str:
+def lab_report(sid: str, *parts: str, issued: str = "20100225154100", specimen: str = "", lab_id: str = "") -> str:
     """A "laboratory reporting" CompoundStatement: report-level ``parts`` then one specimen
-    cluster holding ``specimen`` (results, groups, comments)."""
-    return f"""<CompoundStatement classCode="CLUSTER" moodCode="EVN"><id root="{sid}"/>
+    cluster holding ``specimen`` (results, groups, comments); ``lab_id`` is the lab's report number."""
+    number = f'<id root="2.16.840.1.113883.2.1.4.5.5" extension="{lab_id}"/>' if lab_id else ""
+    return f"""<CompoundStatement classCode="CLUSTER" moodCode="EVN"><id root="{sid}"/>{number}
       <code code="16488004" codeSystem="2.16.840.1.113883.2.1.3.2.4.15" displayName="laboratory reporting"/>
       <statusCode code="COMPLETE"/><effectiveTime><center nullFlavor="NI"/></effectiveTime>
       <availabilityTime value="{issued}"/>{"".join(parts)}

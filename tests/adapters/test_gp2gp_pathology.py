@@ -85,3 +85,12 @@ def test_a_filing_comment_with_its_own_copy_in_a_group_keeps_that_copys_date() -
                 if e["resource"].get("valueString") == "Abnormal - contact patient"]
     assert [c["effectiveDateTime"] for c in comments] == ["2020-12-15T15:17:42+00:00"]
     assert translation.accounted["N2"] == translation.accounted["C1"] == comments[0]["fullUrl"]
+
+
+def test_the_laboratorys_report_number_is_kept() -> None:
+    report = lab_report("REP1", lab_id="15/CH000039M/200010191704",
+                        specimen=lab_result("R1", "1005711000000106", "Glucose tolerance test", "4.3"))
+    (diagnostic,) = [e["resource"] for e in gp2gp_to_bundle(extract(report))["entry"]
+                     if e["resource"]["resourceType"] == "DiagnosticReport"]
+    assert {"system": "urn:oid:2.16.840.1.113883.2.1.4.5.5", "value": "15/CH000039M/200010191704"} in diagnostic[
+        "identifier"]

@@ -30,6 +30,7 @@ from gpbridge.adapters.gp2gp.observations import comment_observation, degraded_o
 REPORT_CODE = "16488004"
 SPECIMEN_CODE = "123038009"
 ACCESSION_OID = "2.16.840.1.113883.2.1.4.5.2"
+LAB_REPORT_OID = "2.16.840.1.113883.2.1.4.5.5"  # the laboratory's own report number
 _NOTE_EXTENSION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-DiagnosticReport.note"
 _REPORT_STATUS = {"final": "final", "unknown": "unknown", "preliminary": "preliminary", "amended": "amended",
                   "corrected": "corrected", "registered": "registered", "partial": "partial",
@@ -96,6 +97,11 @@ class _Report:
         report["subject"] = {"reference": ctx.patient}
         if ctx.encounter:
             report["encounter"] = {"reference": ctx.encounter}
+        lab_ids = [{"system": f"urn:oid:{LAB_REPORT_OID}", "value": ident.get("extension")}
+                   for ident in self.compound.iterfind(T.id)
+                   if ident.get("root") == LAB_REPORT_OID and ident.get("extension")]
+        if lab_ids:
+            report["identifier"] = lab_ids
         children = _children(self.compound)
         for child in children:
             if local_name(child) == "NarrativeStatement":
