@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from gpbridge.api import errors, ingest, oauth
+from gpbridge.api import audit, errors, ingest, oauth
 from gpbridge.api import identity as identity_api
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
@@ -83,6 +83,7 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
     p = prefix
     type_, id_ = "{type:fhirtype}", "{id:fhirid}"
     return [
+        *audit.routes(p),  # before the generic type routes: the audit is not in the store
         _route(
             f"{p}/{type_}/{id_}",
             get=instance.read,

@@ -16,16 +16,15 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from gpbridge.api import body
-from gpbridge.api.context import FHIR_PREFIX, api_of, request_context
+from gpbridge.api.context import FHIR_PREFIX, api_of
 from gpbridge.api.errors import fhir_endpoint
-from gpbridge.api.responses import json_response, outcome_response
+from gpbridge.api.responses import outcome_response
 from gpbridge.fhir.outcome import FhirError, bad_request
-from gpbridge.security import keys, rules
+from gpbridge.security import keys
 from gpbridge.security.audit import AuditRecord
 from gpbridge.security.authcode import CODES, redirect_allowed
 from gpbridge.security.clients import find_client
 from gpbridge.security.idp import STAFF, default_scopes, user_claims
-from gpbridge.security.policy import authorize, record
 from gpbridge.security.tokens import (
     ASSERTION_TYPE,
     granted_scopes,
@@ -146,46 +145,6 @@ async def smart_configuration(request: Request) -> Response:
     )
 
 
-@fhir_endpoint
-async def audit_search(request: Request) -> Response:
-    """``GET /audit/AuditEvent?patient=&agent=&flag=&outcome=&_count=``: the privacy officer's view.
-
-    A patient or proxy gets only events about their own record, whatever they ask for.
-    """
-    from gpbridge.security.audit_chain import audit_events
-
-    api = api_of(request)
-    context = request_context(request, api)
-    context.audit_deferred = True  # recorded once below, with the patient whose audit was read
-    decision = authorize(context, "search", "AuditEvent")
-    if not decision.allowed:
-        record(context, decision, "search", "AuditEvent", None)
-        decision.enforce()
-    params = request.query_params
-    patient = params.get("patient")
-    who = context.principal
-    if who is not None and who.kind in ("patient", "proxy") and not api.settings.insecure_dev:
-        nhs = who.nhs_number if who.kind == "patient" else who.acts_for
-        own = context.patients.patients_with_nhs_number(nhs or "") if context.patients else []
-        if patient not in own:
-            if patient is not None or len(own) != 1:
-                refused = rules.deny("a patient may see only who accessed their own record")
-                record(context, refused, "search", "AuditEvent", None, patient)
-                refused.enforce()
-            patient = own[0]
-    count = params.get("_count", "100")
-    events = audit_events(
-        api.store, patient=patient, principal=params.get("agent"), flag=params.get("flag"),
-        outcome=params.get("outcome"), limit=int(count) if count.isdigit() else 100,
-    )  # fmt: skip
-    record(context, decision, "search", "AuditEvent", None, patient, detail=f"returned {len(events)}")
-    bundle = {
-        "resourceType": "Bundle", "type": "searchset", "total": len(events),
-        "entry": [{"resource": e, "search": {"mode": "match"}} for e in events],
-    }  # fmt: skip
-    return json_response(request, bundle)
-
-
 # ------------------------------------------------------------------ built-in IdP login (demo)
 
 _CSRF_COOKIE = "gpb_csrf"
@@ -265,5 +224,4 @@ def routes() -> list[Route]:
         Route("/oauth2/jwks", jwks, methods=["GET"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/.well-known/smart-configuration", smart_configuration, methods=["GET"]),
-        Route("/audit/AuditEvent", audit_search, methods=["GET"]),
     ]

@@ -31,3 +31,4 @@ class Principal:
     related_person: str | None = None  # proxy: RelatedPerson reference
     access_level: str | None = None  # proxy: full | summary | appointments
     role_profile: str | None = None  # SDS role profile id, for the audit
+    name: str | None = None  # display name from the identity provider, for audit views

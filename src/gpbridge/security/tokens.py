@@ -23,7 +23,7 @@ from joserfc import jwk, jws, jwt
 
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
-from gpbridge.security import keys, principal
+from gpbridge.security import keys
 from gpbridge.security.clients import Client, find_client
 from gpbridge.security.principal import Principal
 from gpbridge.security.replay import REPLAY, ReplayCache
@@ -230,7 +230,8 @@ def _role_codes(claims: dict[str, Any]) -> tuple[str, ...]:
         if selected and role.get("person_roleid") != selected:
             continue
         found += [part for part in str(role.get("role_code", "")).split(":") if part.startswith("R")]
-    return tuple(c for c in found if c in principal.NATIONAL_ROLES)
+    # every R-code is kept: a deployment may name other codes (privacy_officer_roles)
+    return tuple(dict.fromkeys(found))
 
 
 def _organisation(claims: dict[str, Any]) -> str | None:
@@ -239,6 +240,13 @@ def _organisation(claims: dict[str, Any]) -> str | None:
         if not selected or role.get("person_roleid") == selected:
             return role.get("org_code")
     return None
+
+
+def _name(claims: dict[str, Any]) -> str | None:
+    name = claims.get("name") or " ".join(
+        str(claims[k]) for k in ("given_name", "family_name") if claims.get(k)
+    )
+    return str(name) if name else None
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -254,6 +262,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             scopes,
             client_id,
             role_profile=claims.get("selected_roleid"),
+            name=_name(claims),
         )
     if kind in ("patient", "proxy"):
         if claims.get("identity_proofing_level") != "P9":
@@ -268,5 +277,6 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             acts_for=grant.get("nhs_number"),
             related_person=grant.get("related_person"),
             access_level=grant.get("access_level"),
+            name=_name(claims),
         )
     return Principal(subject, kind="system", scopes=scopes, client_id=client_id)
