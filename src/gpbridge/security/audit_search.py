@@ -84,8 +84,8 @@ def parse_audit_query(params: list[tuple[str, str]]) -> AuditQuery:
     for name, value in params:
         if not value:
             continue
-        if name in ("patient", "entity"):
-            query.patients = (_patient_ref(value),)
+        if name in ("patient", "entity"):  # a comma is OR: one person may have several records
+            query.patients = tuple(_patient_ref(v) for v in value.split(",") if v)
         elif name in ("agent", "who"):
             query.principal = value.rpartition("|")[2].rpartition("/")[2]
         elif name == "altid":

@@ -19,8 +19,7 @@ from gpbridge.security.tokens import issue_access_token
 
 USER_SCOPES = ("user/*.read", "user/*.write")
 PATIENT_SCOPES = ("patient/*.read",)
-_ROLE_NAMES = {p.CLINICAL_PRACTITIONER: "Clinical Practitioner Access Role", p.NURSE: "Nurse Access Role",
-               p.HEALTH_PROFESSIONAL: "Health Professional Access Role", p.ADMIN: "Admin/Privacy Officer"}  # fmt: skip
+_ROLE_NAMES = {code: f"{name} Access Role" for code, name in p.ROLE_NAMES.items()}
 
 
 @dataclass(frozen=True)

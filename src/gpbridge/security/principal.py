@@ -14,6 +14,8 @@ NURSE = "R8001"
 HEALTH_PROFESSIONAL = "R8003"
 ADMIN = "R8008"
 NATIONAL_ROLES = (CLINICAL_PRACTITIONER, NURSE, HEALTH_PROFESSIONAL, ADMIN)
+ROLE_NAMES = {CLINICAL_PRACTITIONER: "Clinical Practitioner", NURSE: "Nurse",
+              HEALTH_PROFESSIONAL: "Health Professional", ADMIN: "Admin / privacy officer"}  # fmt: skip
 
 KINDS = ("user", "system", "patient", "proxy")
 
