@@ -116,7 +116,7 @@ class FakeIdp:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
         return JSONResponse(dict(self.user))
 
-    def app(self) -> Starlette:
+    def asgi_app(self) -> Starlette:
         return Starlette(routes=[
             Route("/.well-known/openid-configuration", self.discovery), Route("/jwks", self.jwks),
             Route("/authorize", self.authorize), Route("/token", self.token, methods=["POST"]),
@@ -125,24 +125,31 @@ class FakeIdp:
 
 
 @contextmanager
-def running_idp() -> Iterator[FakeIdp]:
+def serving(app: Any) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port in a thread: its root URL while the block runs."""
     import uvicorn
 
-    idp = FakeIdp()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    idp.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(idp.app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline:
-            raise RuntimeError("the fake identity provider did not start")
+            raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield idp
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def running_idp() -> Iterator[FakeIdp]:
+    idp = FakeIdp()
+    with serving(idp.asgi_app()) as url:
+        idp.url = url
+        yield idp

@@ -4,10 +4,7 @@ its break-glass report, and a patient's "who accessed my record"."""
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +14,14 @@ import pytest
 from web_helpers import screenshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "security"))
-from fake_idp import CLIENT_ID, running_idp  # noqa: E402
+from fake_idp import CLIENT_ID, running_idp, serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def secure_site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
-    import uvicorn
-
     from gpbridge.api.app import create_app
     from gpbridge.config import Settings
     from gpbridge.demo.loader import load_demo
-    from gpbridge.security.idp import mint_user_token
     from gpbridge.security.oidc import PROVIDERS
     from gpbridge.store import open_store
 
@@ -40,28 +34,23 @@ def secure_site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Itera
         store = open_store(settings.database, settings)
         load_demo(store, settings, patients=1)
         app = create_app(settings, store)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
-        root = f"http://127.0.0.1:{port}"
-        patient = httpx.get(f"{root}/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018",
-                            headers={"authorization": f"Bearer {mint_user_token(settings, 'clinician-a')}"}).json()  # fmt: skip
-        patient_id = patient["entry"][0]["resource"]["id"]
-        glass = {"authorization": f"Bearer {mint_user_token(settings, 'clinician-b')}",
-                 "x-break-glass-reason": "Unconscious in A&E, no other record available"}  # fmt: skip
-        assert httpx.get(f"{root}/fhir/Patient/{patient_id}", headers=glass).status_code == 200
-        app.state.api.audit.flush()
-        yield root
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serving(app) as root:
+            _break_glass(root, settings)
+            app.state.api.audit.flush()
+            yield root
         store.close()
+
+
+def _break_glass(root: str, settings: Any) -> None:
+    """Practice B's clinician reads practice A's demo patient in an emergency."""
+    from gpbridge.security.idp import mint_user_token
+
+    found = httpx.get(f"{root}/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018",
+                      headers={"authorization": f"Bearer {mint_user_token(settings, 'clinician-a')}"}).json()  # fmt: skip
+    patient_id = found["entry"][0]["resource"]["id"]
+    glass = {"authorization": f"Bearer {mint_user_token(settings, 'clinician-b')}",
+             "x-break-glass-reason": "Unconscious in A&E, no other record available"}  # fmt: skip
+    assert httpx.get(f"{root}/fhir/Patient/{patient_id}", headers=glass).status_code == 200
 
 
 def test_sign_in_through_the_external_provider(secure_site: str, page: Any) -> None:
