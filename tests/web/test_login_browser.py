@@ -64,6 +64,8 @@ def test_sign_in_through_the_external_provider(secure_site: str, page: Any) -> N
 
 
 def test_privacy_officer_sees_the_break_glass_report(secure_site: str, page: Any) -> None:
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
     page.goto(f"{secure_site}/web/audit")
     page.check("#user-admin-a")
     page.click("#sign-in-demo")
@@ -74,6 +76,7 @@ def test_privacy_officer_sees_the_break_glass_report(secure_site: str, page: Any
     page.click("#apply-filters")
     assert "1 event " in page.locator("#audit-events caption").inner_text()
     screenshot(page, "privacy-officer-audit")
+    assert not [m for m in console if "Content Security Policy" in m], console  # no inline script blocked
 
 
 def test_patient_sees_who_accessed_their_record(secure_site: str, page: Any) -> None:

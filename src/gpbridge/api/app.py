@@ -35,6 +35,7 @@ from gpbridge.store import open_store
 from gpbridge.store.base import Store
 from gpbridge.terminology.service import use_for_validation
 from gpbridge.web import web_app
+from gpbridge.web.csp import web_policy
 
 log = logging.getLogger("gpbridge.api")
 
@@ -160,7 +161,8 @@ def create_app(
     app.state.api = api
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
-    app.add_middleware(SecurityHeaders)  # added last, so it wraps 429s too
+    # added last, so it wraps 429s too
+    app.add_middleware(SecurityHeaders, policies={"/web": web_policy()})
     return app
 
 
