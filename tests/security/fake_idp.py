@@ -58,7 +58,7 @@ class FakeIdp:
 
     def sign(self, claims: dict[str, Any], *, rogue: bool = False) -> str:
         key = self.rogue if rogue else self.key
-        return jwt.encode({"alg": "RS256", "kid": "fake-1", "typ": "JWT"}, claims, key, algorithms=["RS256"])
+        return jwt.encode({"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}, claims, key, algorithms=["RS256"])
 
     def id_token(self, nonce: str) -> str:
         now = int(time.time())

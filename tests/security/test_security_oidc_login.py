@@ -238,3 +238,20 @@ def test_provider_access_tokens_verify_against_its_published_jwks(rp: Any, idp: 
     assert client.get("/fhir/Patient/pa", headers={"authorization": f"Bearer {token}"}).status_code == 200
     forged = idp.sign({"iss": idp.url, "aud": CLIENT_ID, "sub": "x", "exp": now + 300}, rogue=True)
     assert client.get("/fhir/Patient/pa", headers={"authorization": f"Bearer {forged}"}).status_code == 401
+
+
+def test_a_rotated_provider_key_is_fetched_when_first_seen(rp: Any, idp: FakeIdp, monkeypatch: Any) -> None:
+    from joserfc import jwk
+
+    from gpbridge.security import oidc
+
+    client, _ = rp
+    assert _login(client).status_code == 303  # keys cached
+    old = idp.key
+    idp.key = jwk.RSAKey.generate_key(2048, parameters={"kid": "fake-2"})
+    try:
+        assert _login(client).status_code == 401  # within a minute of the last fetch: not refetched
+        monkeypatch.setattr(oidc, "JWKS_REFRESH_AFTER", 0.0)
+        assert _login(client).status_code == 303  # the new kid brings the new JWKS
+    finally:
+        idp.key = old

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from gpbridge.api.routes import history, instance, metadata, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.security import oidc
 from gpbridge.security.audit import AuditSink, NullAuditSink
 from gpbridge.security.audit_chain import ChainedAuditSink
 from gpbridge.security.transport import RateLimit, SecurityHeaders
@@ -140,6 +142,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.insecure_dev:
             log.warning("insecure_dev is on: the security policy allows every request")
+        if settings.oidc_issuer and not settings.oidc_jwks:
+            problem = await run_in_threadpool(oidc.prefetch, settings)
+            if problem:
+                log.warning("external identity provider not ready (logins will retry): %s", problem)
         try:
             yield
         finally:

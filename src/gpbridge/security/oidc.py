@@ -47,6 +47,7 @@ from gpbridge.security.tokens import (
 HTTP_TIMEOUT = 10.0
 DISCOVERY_TTL = 3600.0
 JWKS_REFRESH_AFTER = 60.0  # an unknown kid refetches the JWKS (key rotation), at most this often
+# (known keys are refetched hourly, like the discovery document)
 
 
 class LoginError(Exception):
@@ -109,11 +110,17 @@ class _ProviderCache:
         now = time.monotonic()
         with self._lock:
             cached = self._jwks.get(issuer)
-        if cached and (any(k.kid == kid for k in cached[1].keys) or cached[0] > now):
-            return cached[1]
-        keyset = jwk.KeySet.import_key_set(_get_json(self.provider(issuer).jwks_uri))  # type: ignore[arg-type]
+        known = cached is not None and any(k.kid == kid for k in cached[1].keys)
+        if cached and (now - cached[0] < (DISCOVERY_TTL if known else JWKS_REFRESH_AFTER)):
+            return cached[1]  # a withdrawn key stops working within the hour; a new one within a minute
+        try:
+            keyset = jwk.KeySet.import_key_set(_get_json(self.provider(issuer).jwks_uri))  # type: ignore[arg-type]
+        except LoginError:
+            if cached and known:
+                return cached[1]  # the provider is briefly unreachable: keep trusting the keys we had
+            raise
         with self._lock:
-            self._jwks[issuer] = (now + JWKS_REFRESH_AFTER, keyset)
+            self._jwks[issuer] = (now, keyset)
         return keyset
 
     def clear(self) -> None:
@@ -123,6 +130,17 @@ class _ProviderCache:
 
 
 PROVIDERS = _ProviderCache()
+
+
+def prefetch(settings: Settings) -> str | None:
+    """Load the provider's discovery document and keys at start-up, so the first external bearer
+    token is not verified behind a network fetch; the problem as text when the provider is down."""
+    try:
+        PROVIDERS.provider(settings.oidc_issuer)
+        PROVIDERS.keys(settings, None)
+    except LoginError as exc:
+        return exc.message
+    return None
 
 
 def _get_json(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

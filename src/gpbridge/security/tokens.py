@@ -174,7 +174,11 @@ def verify_access_token(settings: Settings, token: str, *, now: float | None = N
     issuer = orjson.loads(jws.extract_compact(token.encode()).payload or b"{}").get("iss")
     external = setting(settings, "oidc_issuer")
     if external and issuer == external:
-        keyset, audience = _external_keys(settings, header.get("kid")), setting(settings, "oidc_audience")
+        # the provider's tokens for its other clients must not work here: an audience is required
+        audience = setting(settings, "oidc_audience") or getattr(settings, "oidc_client_id", "")
+        if not audience:
+            raise unauthorized("External tokens are refused: set oidc_audience (our client id at the provider)")
+        keyset = _external_keys(settings, header.get("kid"))
     else:
         keyset, audience = keys.verification_keys(settings), setting(settings, "token_audience")
         external = setting(settings, "token_issuer")
@@ -184,7 +188,7 @@ def verify_access_token(settings: Settings, token: str, *, now: float | None = N
     claims = decode_signed(token, keyset, ACCESS_ALGS)
     if claims.get("iss") != external:
         raise unauthorized("Access token issuer is not trusted")
-    if audience and not audience_ok(claims.get("aud"), audience):
+    if not audience_ok(claims.get("aud"), audience):
         raise unauthorized("Access token audience is wrong")
     check_times(claims, now, None)
     if external == setting(settings, "oidc_issuer") and issuer == external:
