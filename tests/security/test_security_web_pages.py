@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gpbridge.api.app import create_app
-from gpbridge.security.audit_chain import ChainedAuditSink
+from gpbridge.security.audit_chain import ChainedAuditSink, audit_events
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_sign_in_never_redirects_off_site(site: Any) -> None:
 
 
 def test_forms_are_csrf_protected(site: Any) -> None:
-    http, _ = site
+    http, sink = site
     forged = http.post("/web/login", data={"csrf": "guess", "user": "admin-a"})
     assert forged.status_code == 403 and "gpb_session" not in forged.headers.get("set-cookie", "")
     sign_in(http, "patient-1")
@@ -73,6 +73,8 @@ def test_forms_are_csrf_protected(site: Any) -> None:
     token = _csrf(http.get("/web/my-record-access"))
     out = http.post("/web/logout", data={"csrf": token})
     assert out.status_code == 303 and 'gpb_session=""' in out.headers["set-cookie"]
+    sink.flush()
+    assert [e["subtype"][0]["code"] for e in audit_events(sink.store, principal="patient-1")][0] == "logout"
     http.cookies.delete("gpb_session", path="/web")
     assert http.get("/web/my-record-access").status_code == 303
 
@@ -102,7 +104,7 @@ def test_privacy_officer_page_reports_break_glass_and_filters(site: Any) -> None
     assert page.status_code == 200
     report = page.text.split('id="break-glass-report"', 1)[1].split("</table>", 1)[0]
     assert "unconscious &lt;b&gt;in&lt;/b&gt; A&amp;E" in report  # the stated reason, escaped
-    assert "Y23456" in report and "Patient/pa" in report
+    assert "Y23456" in report and "Test Family-pa, NHS number 999 000 0018" in report  # whose record
     refused = http.get("/web/audit?nhs_number=9990000018&outcome=4")
     assert "0 events (newest first)" in refused.text  # nobody was refused pa's record
     allowed = http.get("/web/audit?nhs_number=9990000018&outcome=0")

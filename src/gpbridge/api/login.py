@@ -135,14 +135,19 @@ def login_error_page(error: LoginError) -> Response:
 
 
 def audit_login(
-    request: Request, who: Principal | None, allowed: bool, reason: str, client_id: str | None = None
+    request: Request,
+    who: Principal | None,
+    allowed: bool,
+    reason: str,
+    client_id: str | None = None,
+    interaction: str = "login",
 ) -> None:
     api = api_of(request)
     if not api.audit.enabled:
         return
     api.audit.record(
         AuditRecord(
-            interaction="login", resource_type=None, resource_id=None, allowed=allowed, reason=reason,
+            interaction=interaction, resource_type=None, resource_id=None, allowed=allowed, reason=reason,
             principal=who.subject if who else None, principal_name=who.name if who else None,
             kind=who.kind if who else None, roles=who.roles if who else (),
             organisation=who.organisation if who else None, client_id=client_id,

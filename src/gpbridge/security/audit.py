@@ -16,7 +16,7 @@ from typing import Any, Protocol
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     # read | vread | search | history | create | update | patch | delete | operation | transaction
-    # | login | token | break-glass (the last three from the token endpoint and policy)
+    # | login | logout | token (sign-in, sign-out and the token endpoint)
     interaction: str
     resource_type: str | None
     resource_id: str | None
@@ -88,7 +88,7 @@ FLAG_SYSTEM = "https://gpbridge.dev/CodeSystem/audit-flag"
 def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, Any]:
     """The record as a FHIR R4 AuditEvent: who, what, why, outcome, where from, which request."""
     base = record.interaction.split(":", 1)[0]
-    if base in ("login", "token"):
+    if base in ("login", "logout", "token"):
         type_ = {"system": _DCM, "code": "110114", "display": "User Authentication"}
     else:
         type_ = {"system": _REST, "code": "rest", "display": "Restful Operation"}

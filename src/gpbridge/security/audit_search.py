@@ -26,7 +26,7 @@ from gpbridge.security.audit import FLAG_SYSTEM
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
-_LOGIN_INTERACTIONS = ("login", "token")
+_LOGIN_INTERACTIONS = ("login", "logout", "token")
 _TYPES = {"rest": False, "110114": True}  # AuditEvent.type code -> is an authentication event
 _OUTCOMES = {"0": "allowed", "4": "denied", "8": "denied", "12": "denied", "allowed": "allowed",
              "denied": "denied"}  # fmt: skip
@@ -131,7 +131,7 @@ def _where(query: AuditQuery) -> tuple[list[str], list[Any]]:
             where.append(f"{column} = ?")
             args.append(value)
     if query.authentication is not None:
-        where.append(("" if query.authentication else "NOT ") + "interaction IN (?, ?)")
+        where.append(("" if query.authentication else "NOT ") + "interaction IN (?, ?, ?)")
         args += _LOGIN_INTERACTIONS
     if query.interaction:
         where.append("(interaction = ? OR interaction LIKE ?)")  # operation:$everything

@@ -20,15 +20,16 @@ from gpbridge.fhir.outcome import FhirError
 from gpbridge.identity.nhs_number import NhsNumberError, validate_nhs_number
 from gpbridge.search.parse import parse_search
 from gpbridge.security.audit_access import is_patient_facing
-from gpbridge.security.facts import ODS_SYSTEM, PatientDirectory
+from gpbridge.security.facts import NHS_NUMBER_SYSTEM, ODS_SYSTEM, PatientDirectory
 from gpbridge.security.policy import authorize
 from gpbridge.security.principal import ROLE_NAMES
 from gpbridge.web.login import with_csrf
-from gpbridge.web.templating import render_page
+from gpbridge.web.templating import nhs_number, render_page
 
 _ACTIONS = {"read": "Viewed", "vread": "Viewed a version of", "search": "Searched", "history": "Viewed the history of",
             "create": "Added", "update": "Changed", "patch": "Changed", "delete": "Deleted",
-            "operation": "Retrieved", "transaction": "Changed", "login": "Signed in", "token": "Was issued a token"}  # fmt: skip
+            "operation": "Retrieved", "transaction": "Changed", "login": "Signed in", "logout": "Signed out",
+            "token": "Was issued a token"}  # fmt: skip
 FILTERS = ("nhs_number", "user", "date_from", "date_to", "outcome", "action", "break_glass")
 
 
@@ -58,7 +59,7 @@ def _extension(event: dict[str, Any], name: str) -> str:
     return ""
 
 
-def event_row(event: dict[str, Any], organisations: dict[str, str]) -> EventRow:
+def event_row(event: dict[str, Any], organisations: dict[str, str], patients: dict[str, str] | None = None) -> EventRow:
     agent = (event.get("agent") or [{}])[0]
     codes = [c.get("code", "") for r in agent.get("role") or () for c in r.get("coding") or ()]
     ods = ((agent.get("location") or {}).get("identifier") or {}).get("value", "")
@@ -76,7 +77,7 @@ def event_row(event: dict[str, Any], organisations: dict[str, str]) -> EventRow:
         organisation=f"{organisations[ods]} ({ods})" if ods in organisations else ods,
         action=_ACTIONS.get(subtype.split(":")[0], subtype),
         what=what,
-        patient=patient,
+        patient=(patients or {}).get(patient, patient),
         allowed=event.get("outcome") == "0",
         reason=event.get("outcomeDesc", ""),
         break_glass="break-glass" in tags,
@@ -103,6 +104,28 @@ async def _organisation_names(request: Request, events: list[dict[str, Any]]) ->
             if identifier.get("system") == ODS_SYSTEM and org.get("name"):
                 names[identifier["value"]] = org["name"]
     return names
+
+
+async def _patient_labels(request: Request, context: Any, events: list[dict[str, Any]]) -> dict[str, str]:
+    """``Patient/id`` -> "Name, NHS number": a privacy officer must know whose record was opened."""
+    refs = sorted({e["what"]["reference"] for ev in events for e in ev.get("entity") or ()
+                   if (e.get("role") or {}).get("code") == "1" and e.get("what", {}).get("reference")})  # fmt: skip
+    if not refs or not authorize(context, "search", "Patient").allowed:
+        return {}
+    api = api_of(request)
+    labels: dict[str, str] = {}
+    for ref in refs:
+        try:
+            stored = await api.call(api.store.read, "Patient", ref.partition("/")[2])
+        except FhirError:
+            continue
+        patient = orjson.loads(stored.content) if stored.content else {}
+        name = (patient.get("name") or [{}])[0]
+        text = " ".join([*name.get("given", []), name.get("family", "")]).strip() or ref
+        nhs = next((i.get("value") for i in patient.get("identifier") or ()
+                    if i.get("system") == NHS_NUMBER_SYSTEM), None)  # fmt: skip
+        labels[ref] = f"{text}, NHS number {nhs_number(nhs)}" if nhs else text
+    return labels
 
 
 def _filter_params(values: dict[str, str], patients: list[str]) -> list[tuple[str, str]]:
@@ -158,9 +181,10 @@ async def privacy_officer_page(request: Request) -> Response:
     except FhirError as exc:
         return render_page("error.jinja", status=exc.status, message=exc.message, status_code=exc.status)
     names = await _organisation_names(request, glass.events + found)
+    people = await _patient_labels(request, context, glass.events + found)
     return with_csrf(request, "audit.jinja", status=400 if errors else 200, values=values, errors=errors,
-                     break_glass=[event_row(e, names) for e in glass.events],
-                     events=[event_row(e, names) for e in found], me=context.principal)  # fmt: skip
+                     break_glass=[event_row(e, names, people) for e in glass.events],
+                     events=[event_row(e, names, people) for e in found], me=context.principal)  # fmt: skip
 
 
 async def my_record_access_page(request: Request) -> Response:

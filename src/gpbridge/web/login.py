@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gpbridge.api import body
-from gpbridge.api.context import api_of
+from gpbridge.api.context import api_of, request_context
 from gpbridge.api.login import audit_login, landing_page, start_external_login
 from gpbridge.demo.practices import DEMO_USERS
 from gpbridge.security import oidc
@@ -94,6 +94,8 @@ async def logout(request: Request) -> Response:
     form = dict(await body.read_form(request, settings))
     if not csrf_ok(request.cookies.get(WEB_CSRF_COOKIE), form.get(CSRF_FIELD)):
         return render_page("login_error.jinja", status=403, message="The sign-out form expired or was forged")
+    who = request_context(request, api_of(request)).principal
+    audit_login(request, who, True, "signed out of the web view", interaction="logout")
     response = RedirectResponse("/web/login", status_code=303)
     clear_session_cookie(response, request, settings)
     return response
