@@ -1,5 +1,7 @@
-"""OAuth2 endpoints: ``POST /oauth2/token`` (client_credentials + private_key_jwt), the JWKS, SMART
-discovery, and the audit views (privacy officer; a patient's "who accessed my record").
+"""OAuth2 endpoints: ``POST /oauth2/token`` (client_credentials + private_key_jwt, and
+authorization_code + PKCE), ``/oauth2/authorize`` (the built-in demo login, or the external
+provider's through ``api.login``), the JWKS and SMART discovery. The audit is at
+``/fhir/AuditEvent`` (``api.audit``).
 
 ``routes()`` returns the Starlette routes; ``app.create_app`` adds them beside the FHIR routes.
 """
