@@ -255,3 +255,17 @@ def test_a_rotated_provider_key_is_fetched_when_first_seen(rp: Any, idp: FakeIdp
         assert _login(client).status_code == 303  # the new kid brings the new JWKS
     finally:
         idp.key = old
+
+
+def test_an_nhs_login_style_patient_lands_on_their_access_log(rp: Any, idp: FakeIdp) -> None:
+    client, _ = rp
+    idp.user = {"sub": "nhs-login-1", "name": "Test Family-pa", "nhs_number": "9990000018",
+                "identity_proofing_level": "P9"}  # fmt: skip
+    done = _login(client, "/web/login/oidc")
+    assert done.status_code == 303 and done.headers["location"] == "/web/my-record-access"
+    assert client.get("/web/my-record-access").status_code == 200
+    assert client.get("/web/patients/9990000034").status_code == 403  # another patient's record
+    client.cookies.clear()
+    idp.user["identity_proofing_level"] = "P5"
+    refused = _login(client, "/web/login/oidc")
+    assert refused.status_code == 403 and "P9" in refused.text
