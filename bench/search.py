@@ -14,6 +14,8 @@
      (wrk + bench/search_load.lua; an asyncio httpx client if wrk cannot be had) for --duration
      seconds after a --warmup, alternating the stores --repeat times. Prints req/s, p50, p99 and
      errors (medians of the runs), the p50(1M)/p50(10k) ratio and the targets.
+  4. Audit on vs off: two servers on the large store, one with GPBRIDGE_AUDIT=false, runs
+     alternating; prints both req/s and their ratio (target >= 0.8). --no-audit-compare skips it.
   --explain   EXPLAIN QUERY PLAN of every statement of each shape on the large store, timed
   --profile   in-process: where a request's time goes (parse, store.search and its SQL, Bundle,
               JSON, the rest) per shape on both stores, and the top functions under cProfile
@@ -63,6 +65,7 @@ LUA = HERE / "search_load.lua"
 TARGET_RPS = 3000
 TARGET_P99_MS = 25.0
 TARGET_RATIO = 1.5
+TARGET_AUDIT_RATIO = 0.8  # req/s with the audit on / off (issue 7)
 
 
 # -- the load client ------------------------------------------------------------------------------
@@ -200,6 +203,33 @@ def describe(built: BuiltStore) -> str:
             f"{built.resources / storing:,.0f} resources/s ({built.resources / m['load_seconds']:,.0f}/s overall)")
 
 
+def audit_on_off(url: str, name: str, load: Any, workers: int, args: Any, logs: Path) -> None:
+    """Req/s on one store with the durable audit on and off, two servers side by side, runs
+    alternating so machine noise hits both arms; prints the medians and their ratio (target 0.8)."""
+    arms = {"audit on": {}, "audit off": {"GPBRIDGE_AUDIT": "false"}}
+    rps: dict[str, list[float]] = {arm: [] for arm in arms}
+    print(f"\n  audit on vs off: {name}, {workers} worker(s), {args.repeat} x {args.duration:.0f} s each, "
+          "alternating", flush=True)
+    with contextlib.ExitStack() as stack:
+        bases = {arm: stack.enter_context(server_process(url, workers=workers, log_path=logs, env=env))[0]
+                 for arm, env in arms.items()}
+        time.sleep(1)
+        for base in bases.values():
+            if args.warmup > 0:
+                load(base, name, args.warmup)
+        for rep in range(args.repeat):
+            for arm, base in (bases.items() if rep % 2 == 0 else reversed(bases.items())):
+                r = load(base, name, args.duration)
+                rps[arm].append(r["rps"])
+                print(f"    run {rep + 1} {arm:>9}: {r['rps']:>7,.0f} req/s  p50 {r['p50']:6.2f} ms  "
+                      f"non-2xx {r['non2xx']}", flush=True)
+    on, off = median(rps["audit on"]), median(rps["audit off"])
+    ratio = on / off if off else 0.0
+    print(f"    median req/s: audit on {on:,.0f}, audit off {off:,.0f}; ratio {ratio:.2f} "
+          f"(target >= {TARGET_AUDIT_RATIO})   {'met' if ratio >= TARGET_AUDIT_RATIO else 'NOT met'}")
+    clear_audit(url)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patients", type=int, default=10_000)
@@ -220,6 +250,8 @@ def main() -> None:
     ap.add_argument("--no-audit", action="store_true",
                     help="serve with GPBRIDGE_AUDIT=false (default: the server's default, every read audited)")
     ap.add_argument("--per-shape", type=int, default=500, help="sampled requests per query shape")
+    ap.add_argument("--no-audit-compare", dest="audit_compare", action="store_false",
+                    help="skip the audit on/off comparison on the large store (on by default)")
     args = ap.parse_args()
     t_start = time.perf_counter()
 
@@ -368,6 +400,9 @@ def main() -> None:
     if big_name + "-pg" in stores:
         pg = agg(big_name + "-pg", workers)
         print(f"    PostgreSQL {big_name}: {pg['rps']:,.0f} req/s, p50 {pg['p50']:.2f} ms, p99 {pg['p99']:.2f} ms")
+
+    if args.audit_compare and not args.no_audit:
+        audit_on_off(stores[big_name].url, big_name, load, workers, args, logs)
 
     if args.explain:
         from search_explain import explain_shapes

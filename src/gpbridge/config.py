@@ -66,6 +66,18 @@ class Settings:
     oidc_jwks: str = ""
     oidc_audience: str = ""
     oidc_default_scopes: str = "user/*.read user/*.write"
+    #: Browser login at the external OIDC provider (authorisation code + PKCE): our client id there
+    #: (defaults to ``oidc_audience``), its secret when the provider wants one (client_secret_post),
+    #: the scopes asked for (CIS2: ``nationalrbacaccess`` brings the role profiles), and the
+    #: callback URL registered at the provider (derived from ``base_url`` or the request when empty).
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile nationalrbacaccess"
+    oidc_redirect_uri: str = ""
+    #: Lifetime in seconds of a web-view login session (a signed, HttpOnly cookie).
+    session_ttl: int = 3600
+    #: National RBAC role codes that make a user a privacy officer: read and search the audit.
+    privacy_officer_roles: str = "R8008"
     #: The built-in identity provider's login page (demo users): demos only, never production.
     builtin_idp: bool = False
     #: Requests per minute per client before 429 TOO_MANY_REQUESTS (0: no limit).

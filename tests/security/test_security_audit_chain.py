@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from gpbridge.demo.practices import DEMO_USERS
 from gpbridge.security.audit import AuditRecord, audit_event
 from gpbridge.security.audit_chain import ChainedAuditSink, audit_events, verify_audit_chain
 
@@ -129,16 +130,16 @@ def test_patient_sees_who_accessed_their_record(secure_settings: Any, secure_sto
         http.get("/fhir/Observation/obs-pa", headers=bearer(user="clinician-a"))
         http.get("/fhir/Observation/obs-pb", headers=bearer(user="clinician-b"))
         sink.flush()
-        mine = http.get("/audit/AuditEvent", headers=bearer(user="patient-1")).json()
+        mine = http.get("/fhir/AuditEvent", headers=bearer(user="patient-1")).json()
         who = {e["resource"]["agent"][0]["who"]["display"] for e in mine["entry"]}
-        assert who == {"555000000101"}
+        assert who == {DEMO_USERS["clinician-a"].display_name}  # a name, not an internal id
         assert (
-            http.get("/audit/AuditEvent?patient=Patient/pb", headers=bearer(user="patient-1")).status_code
+            http.get("/fhir/AuditEvent?patient=Patient/pb", headers=bearer(user="patient-1")).status_code
             == 403
         )
         sink.flush()
-        officer = http.get("/audit/AuditEvent", headers=bearer(user="admin-a")).json()
+        officer = http.get("/fhir/AuditEvent", headers=bearer(user="admin-a")).json()
         outcomes = [e["resource"]["outcome"] for e in officer["entry"]]
         assert len(outcomes) == 4 and outcomes.count("4") == 1  # 2 reads, the patient's search, one denial
-        assert http.get("/audit/AuditEvent", headers=bearer(user="clinician-a")).status_code == 403
+        assert http.get("/fhir/AuditEvent", headers=bearer(user="clinician-a")).status_code == 403
     assert verify_audit_chain(secure_store).ok

@@ -79,3 +79,11 @@ def test_builtin_idp_is_off_by_default(http: Any) -> None:
               "code_challenge": s256(VERIFIER), "code_challenge_method": "S256"}  # fmt: skip
     assert http.get("/oauth2/authorize", params=params).status_code == 404
     assert _exchange(http, "anything").status_code == 400
+
+
+def test_login_page_lets_the_browser_follow_the_redirect_to_the_client(idp_http: TestClient) -> None:
+    """Browsers apply CSP form-action to the redirect after a form post: the client's origin must be in it."""
+    params = {"response_type": "code", "client_id": "web", "redirect_uri": REDIRECT,
+              "code_challenge": s256(VERIFIER), "code_challenge_method": "S256"}  # fmt: skip
+    policy = idp_http.get("/oauth2/authorize", params=params).headers["content-security-policy"]
+    assert "form-action 'self' http://localhost:3000" in policy and "frame-ancestors 'none'" in policy

@@ -169,6 +169,9 @@ def test_external_oidc_token_is_verified_by_its_jwks(secure_settings: Any) -> No
     )
     with pytest.raises(type(unauthorized("x"))):
         verify_access_token(settings, wrong_aud)
+    no_audience_configured = settings.with_(oidc_audience="")
+    with pytest.raises(type(unauthorized("x")), match="set oidc_audience"):
+        verify_access_token(no_audience_configured, token)
 
 
 def test_external_token_never_becomes_a_system_principal(secure_settings: Any) -> None:
@@ -176,10 +179,10 @@ def test_external_token_never_becomes_a_system_principal(secure_settings: Any) -
 
     idp = jwk.RSAKey.generate_key(2048, private=True, parameters={"kid": "ext-1"})
     settings = secure_settings.with_(
-        oidc_issuer="https://idp.example",
+        oidc_issuer="https://idp.example", oidc_audience="gpbridge-client",
         oidc_jwks=orjson.dumps({"keys": [idp.as_dict(private=False)]}).decode(),
     )
-    base = {"iss": "https://idp.example", "sub": "s", "exp": int(time.time()) + 60}
+    base = {"iss": "https://idp.example", "aud": "gpbridge-client", "sub": "s", "exp": int(time.time()) + 60}
     sneaky = jwt.encode({"alg": "RS256", "kid": "ext-1"}, base | {"gpbridge_kind": "system", "scope": "system/*.write"},
                         idp, algorithms=["RS256"])  # fmt: skip
     with pytest.raises(FhirError):

@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from gpbridge.api import errors, ingest, oauth
+from gpbridge.api import audit, errors, ingest, oauth
 from gpbridge.api import identity as identity_api
 from gpbridge.api.context import FHIR_PREFIX, Api
 from gpbridge.api.errors import Endpoint
@@ -28,6 +29,7 @@ from gpbridge.api.routes import history, instance, metadata, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.security import oidc
 from gpbridge.security.audit import AuditSink, NullAuditSink
 from gpbridge.security.audit_chain import ChainedAuditSink
 from gpbridge.security.transport import RateLimit, SecurityHeaders
@@ -35,6 +37,7 @@ from gpbridge.store import open_store
 from gpbridge.store.base import Store
 from gpbridge.terminology.service import use_for_validation
 from gpbridge.web import web_app
+from gpbridge.web.csp import web_policy
 
 log = logging.getLogger("gpbridge.api")
 
@@ -83,6 +86,7 @@ def routes(prefix: str = FHIR_PREFIX) -> list[Route]:
     p = prefix
     type_, id_ = "{type:fhirtype}", "{id:fhirid}"
     return [
+        *audit.routes(p),  # before the generic type routes: the audit is not in the store
         _route(
             f"{p}/{type_}/{id_}",
             get=instance.read,
@@ -138,6 +142,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.insecure_dev:
             log.warning("insecure_dev is on: the security policy allows every request")
+        if settings.oidc_issuer and not settings.oidc_jwks:
+            problem = await run_in_threadpool(oidc.prefetch, settings)
+            if problem:
+                log.warning("external identity provider not ready (logins will retry): %s", problem)
         try:
             yield
         finally:
@@ -159,7 +167,8 @@ def create_app(
     app.state.api = api
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
-    app.add_middleware(SecurityHeaders)  # added last, so it wraps 429s too
+    # added last, so it wraps 429s too
+    app.add_middleware(SecurityHeaders, policies={"/web": web_policy()})
     return app
 
 

@@ -1,4 +1,5 @@
-"""Who sent this request: the ``Authorization: Bearer`` token, verified, as a ``Principal``.
+"""Who sent this request: the ``Authorization: Bearer`` token (or, under ``/web`` only, the
+session cookie's token), verified, as a ``Principal``.
 
 Verified tokens are cached by their exact text until they expire: RSA verification costs more
 than the rest of a small read, and a client sends the same token for minutes.
@@ -16,6 +17,7 @@ from gpbridge.security.principal import Principal
 from gpbridge.security.tokens import principal_from_claims, unauthorized, verify_access_token
 
 _CACHE_LIMIT = 4096
+SESSION_SCOPE_KEY = "gpbridge.session"
 # keyed by (key directory, token): a token trusted by one configuration says nothing to another
 _cache: dict[tuple[str, str], tuple[float, Principal]] = {}
 _lock = threading.Lock()
@@ -25,7 +27,9 @@ def principal_from_request(request: Request, settings: Settings) -> Principal | 
     """The verified caller, or None when no credentials were sent; 401 for bad credentials."""
     header = request.headers.get("authorization")
     if not header:
-        return None
+        # a web-view session, verified and placed here by ``web.session.WebSession`` only
+        session = request.scope.get(SESSION_SCOPE_KEY)
+        return principal_from_token(session, settings) if session else None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("Authorization must be 'Bearer <access token>'")

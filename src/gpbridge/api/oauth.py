@@ -1,5 +1,7 @@
-"""OAuth2 endpoints: ``POST /oauth2/token`` (client_credentials + private_key_jwt), the JWKS, SMART
-discovery, and the audit views (privacy officer; a patient's "who accessed my record").
+"""OAuth2 endpoints: ``POST /oauth2/token`` (client_credentials + private_key_jwt, and
+authorization_code + PKCE), ``/oauth2/authorize`` (the built-in demo login, or the external
+provider's through ``api.login``), the JWKS and SMART discovery. The audit is at
+``/fhir/AuditEvent`` (``api.audit``).
 
 ``routes()`` returns the Starlette routes; ``app.create_app`` adds them beside the FHIR routes.
 """
@@ -7,29 +9,32 @@ discovery, and the audit views (privacy officer; a patient's "who accessed my re
 from __future__ import annotations
 
 import html
-import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from gpbridge.api import body
-from gpbridge.api.context import FHIR_PREFIX, api_of, request_context
+from gpbridge.api.context import FHIR_PREFIX, api_of
 from gpbridge.api.errors import fhir_endpoint
-from gpbridge.api.responses import json_response, outcome_response
+from gpbridge.api.login import audit_login, redirect_with_code, start_external_login
+from gpbridge.api.login import routes as login_routes
+from gpbridge.api.responses import outcome_response
 from gpbridge.fhir.outcome import FhirError, bad_request
-from gpbridge.security import keys, rules
+from gpbridge.security import keys, oidc
 from gpbridge.security.audit import AuditRecord
 from gpbridge.security.authcode import CODES, redirect_allowed
 from gpbridge.security.clients import find_client
+from gpbridge.security.csrf import CSRF_FIELD, csrf_ok, new_csrf_token, set_csrf_cookie
 from gpbridge.security.idp import STAFF, default_scopes, user_claims
-from gpbridge.security.policy import authorize, record
+from gpbridge.security.session import is_secure
 from gpbridge.security.tokens import (
     ASSERTION_TYPE,
     granted_scopes,
     issue_access_token,
+    principal_from_claims,
     setting,
     unauthorized,
     verify_client_assertion,
@@ -58,7 +63,7 @@ async def token(request: Request) -> Response:
         grant = form.get("grant_type")
         if grant == "client_credentials":
             client_id, claims, scopes = _client_credentials(request, form)
-        elif grant == "authorization_code" and setting(api.settings, "builtin_idp"):
+        elif grant == "authorization_code" and authorization_code_enabled(api.settings):
             client_id, claims, scopes = _authorization_code(form)
         else:
             raise bad_request(f"grant_type {grant!r} is not supported", "grant_type", code="not-supported")
@@ -101,7 +106,7 @@ def _authorization_code(form: dict[str, str]) -> Grant:
         raise unauthorized(
             "Invalid, expired or already used code, or wrong client, redirect_uri or code_verifier"
         )
-    claims = user_claims(pending.user_id) | {"client_id": client_id}
+    claims = pending.claims | {"client_id": client_id}
     scopes = tuple(pending.scope.split()) if pending.scope else default_scopes(claims)
     return client_id, claims, scopes
 
@@ -146,55 +151,20 @@ async def smart_configuration(request: Request) -> Response:
     )
 
 
-@fhir_endpoint
-async def audit_search(request: Request) -> Response:
-    """``GET /audit/AuditEvent?patient=&agent=&flag=&outcome=&_count=``: the privacy officer's view.
-
-    A patient or proxy gets only events about their own record, whatever they ask for.
-    """
-    from gpbridge.security.audit_chain import audit_events
-
-    api = api_of(request)
-    context = request_context(request, api)
-    context.audit_deferred = True  # recorded once below, with the patient whose audit was read
-    decision = authorize(context, "search", "AuditEvent")
-    if not decision.allowed:
-        record(context, decision, "search", "AuditEvent", None)
-        decision.enforce()
-    params = request.query_params
-    patient = params.get("patient")
-    who = context.principal
-    if who is not None and who.kind in ("patient", "proxy") and not api.settings.insecure_dev:
-        nhs = who.nhs_number if who.kind == "patient" else who.acts_for
-        own = context.patients.patients_with_nhs_number(nhs or "") if context.patients else []
-        if patient not in own:
-            if patient is not None or len(own) != 1:
-                refused = rules.deny("a patient may see only who accessed their own record")
-                record(context, refused, "search", "AuditEvent", None, patient)
-                refused.enforce()
-            patient = own[0]
-    count = params.get("_count", "100")
-    events = audit_events(
-        api.store, patient=patient, principal=params.get("agent"), flag=params.get("flag"),
-        outcome=params.get("outcome"), limit=int(count) if count.isdigit() else 100,
-    )  # fmt: skip
-    record(context, decision, "search", "AuditEvent", None, patient, detail=f"returned {len(events)}")
-    bundle = {
-        "resourceType": "Bundle", "type": "searchset", "total": len(events),
-        "entry": [{"resource": e, "search": {"mode": "match"}} for e in events],
-    }  # fmt: skip
-    return json_response(request, bundle)
-
-
-# ------------------------------------------------------------------ built-in IdP login (demo)
+# ------------------------------------------------------------------ authorisation-code login
 
 _CSRF_COOKIE = "gpb_csrf"
 _AUTHORIZE_PARAMS = ("client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "scope")
 
 
+def authorization_code_enabled(settings: Any) -> bool:
+    """Users sign in through the built-in provider (demos) or the external one (production)."""
+    return bool(setting(settings, "builtin_idp")) or oidc.login_configured(settings)
+
+
 def _check_authorize(settings: Any, params: dict[str, str]) -> None:
-    if not setting(settings, "builtin_idp"):
-        raise FhirError.of(404, "not-found", "The built-in identity provider is not enabled")
+    if not authorization_code_enabled(settings):
+        raise FhirError.of(404, "not-found", "No identity provider is enabled for user login")
     if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
         raise bad_request("PKCE is required: code_challenge with code_challenge_method=S256")
     client = find_client(settings, params.get("client_id", ""))
@@ -205,56 +175,61 @@ def _check_authorize(settings: Any, params: dict[str, str]) -> None:
 
 @fhir_endpoint
 async def authorize_page(request: Request) -> Response:
-    """``GET /oauth2/authorize``: the login page — pick a demo user (no passwords: demo only)."""
+    """``GET /oauth2/authorize``: the external provider's login when configured (``idp=external``
+    or no built-in provider), else the built-in page — pick a demo user (no passwords: demo only)."""
+    settings = api_of(request).settings
     params = {k: v for k, v in request.query_params.items() if k in _AUTHORIZE_PARAMS}
     if request.query_params.get("response_type") != "code":
         raise bad_request("response_type must be code")
-    _check_authorize(api_of(request).settings, params)
-    csrf = secrets.token_urlsafe(24)
+    _check_authorize(settings, params)
+    external = oidc.login_configured(settings)
+    if external and (request.query_params.get("idp") == "external" or not setting(settings, "builtin_idp")):
+        return await start_external_login(request, "client", client=params)
+    csrf = new_csrf_token()
     hidden = "".join(
         f'<input type="hidden" name="{k}" value="{html.escape(v, quote=True)}">' for k, v in params.items()
     )
     options = "".join(f'<option value="{u}">{u}</option>' for u in sorted([*STAFF, "patient-1", "proxy-1"]))
+    elsewhere = (
+        f'<p><a href="/oauth2/authorize?{html.escape(urlencode({**params, "response_type": "code", "idp": "external"}))}">'
+        "Sign in with your organisation's identity provider</a></p>" if external else ""
+    )  # fmt: skip
     page = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>gpbridge demo login</title>"
         "<h1>Sign in (demo identity provider)</h1>"
         f'<form method=post action="/oauth2/authorize">{hidden}'
         f'<input type="hidden" name="csrf" value="{csrf}">'
-        f'<label>User <select name="user">{options}</select></label> <button>Sign in</button></form>'
+        f'<label>User <select name="user">{options}</select></label> <button>Sign in</button></form>{elsewhere}'
     )
-    response = HTMLResponse(page)
-    response.set_cookie(_CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/oauth2/authorize")
+    # the form's answer redirects to the client: CSP form-action must allow that origin (browsers
+    # apply it to redirects after a form submission)
+    target = urlsplit(params["redirect_uri"])
+    csp = f"default-src 'self'; frame-ancestors 'none'; form-action 'self' {target.scheme}://{target.netloc}"
+    response = HTMLResponse(page, headers={"content-security-policy": csp})
+    set_csrf_cookie(response, _CSRF_COOKIE, csrf, "/oauth2/authorize", secure=is_secure(request, settings))
     return response
 
 
 @fhir_endpoint
 async def authorize_submit(request: Request) -> Response:
-    """``POST /oauth2/authorize``: the login form; redirects back with a single-use code."""
+    """``POST /oauth2/authorize``: the built-in login form; redirects back with a single-use code."""
     api = api_of(request)
     form = dict(await body.read_form(request, api.settings))
-    cookie = request.cookies.get(_CSRF_COOKIE, "")
-    if not cookie or not secrets.compare_digest(cookie, form.get("csrf", "")):
+    if not csrf_ok(request.cookies.get(_CSRF_COOKIE), form.get(CSRF_FIELD)):
         raise FhirError.of(403, "forbidden", "Login form expired or forged (CSRF check failed)")
+    if not setting(api.settings, "builtin_idp"):
+        raise FhirError.of(404, "not-found", "The built-in identity provider is not enabled")
     params = {k: form.get(k, "") for k in _AUTHORIZE_PARAMS}
     _check_authorize(api.settings, params)
     user = form.get("user", "")
     try:
-        user_claims(user)
+        claims = user_claims(user)
     except KeyError:
         raise bad_request(f"Unknown user {user!r}") from None
-    code = CODES.issue(
-        user, params["client_id"], params["redirect_uri"], params["code_challenge"], params["scope"] or None
-    )
-    if api.audit.enabled:
-        api.audit.record(
-            AuditRecord(
-                interaction="login", resource_type=None, resource_id=None, allowed=True, reason="built-in IdP",
-                principal=user, client_id=params["client_id"], source_ip=request.client.host if request.client else None,
-            )
-        )  # fmt: skip
-    query = urlencode({"code": code, **({"state": params["state"]} if params["state"] else {})})
-    separator = "&" if "?" in params["redirect_uri"] else "?"
-    return RedirectResponse(f"{params['redirect_uri']}{separator}{query}", status_code=303)
+    code = CODES.issue(claims, params["client_id"], params["redirect_uri"], params["code_challenge"],
+                       params["scope"] or None)  # fmt: skip
+    audit_login(request, principal_from_claims(claims), True, "built-in IdP (demo)", params["client_id"])
+    return redirect_with_code(params["redirect_uri"], code, params["state"])
 
 
 def routes() -> list[Route]:
@@ -262,8 +237,8 @@ def routes() -> list[Route]:
         Route(TOKEN_PATH, token, methods=["POST"]),
         Route("/oauth2/authorize", authorize_page, methods=["GET"]),
         Route("/oauth2/authorize", authorize_submit, methods=["POST"]),
+        *login_routes(),
         Route("/oauth2/jwks", jwks, methods=["GET"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/.well-known/smart-configuration", smart_configuration, methods=["GET"]),
-        Route("/audit/AuditEvent", audit_search, methods=["GET"]),
     ]

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     # read | vread | search | history | create | update | patch | delete | operation | transaction
-    # | login | token | break-glass (the last three from the token endpoint and policy)
+    # | login | logout | token (sign-in, sign-out and the token endpoint)
     interaction: str
     resource_type: str | None
     resource_id: str | None
@@ -36,6 +36,7 @@ class AuditRecord:
     flags: tuple[str, ...] = ()  # "break-glass", "redacted", "filtered"
     break_glass_reason: str | None = None
     detail: str | None = None  # e.g. the search query string, or how many results were withheld
+    principal_name: str | None = None  # the person's display name, for "who accessed my record"
 
 
 def stamp(record: AuditRecord) -> AuditRecord:
@@ -81,13 +82,13 @@ _ACTION = {"create": "C", "read": "R", "vread": "R", "search": "E", "history": "
 _SUBTYPE = "http://hl7.org/fhir/restful-interaction"
 _ROLE_SYSTEM = "https://fhir.nhs.uk/CodeSystem/NHSDigital-SDS-JobRoleCode"
 _ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
-_FLAG_SYSTEM = "https://gpbridge.dev/CodeSystem/audit-flag"
+FLAG_SYSTEM = "https://gpbridge.dev/CodeSystem/audit-flag"
 
 
 def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, Any]:
     """The record as a FHIR R4 AuditEvent: who, what, why, outcome, where from, which request."""
     base = record.interaction.split(":", 1)[0]
-    if base in ("login", "token"):
+    if base in ("login", "logout", "token"):
         type_ = {"system": _DCM, "code": "110114", "display": "User Authentication"}
     else:
         type_ = {"system": _REST, "code": "rest", "display": "Restful Operation"}
@@ -127,12 +128,13 @@ def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, A
     if extension:
         event["extension"] = extension
     if record.flags:
-        event["meta"] = {"tag": [{"system": _FLAG_SYSTEM, "code": f} for f in record.flags]}
+        event["meta"] = {"tag": [{"system": FLAG_SYSTEM, "code": f} for f in record.flags]}
     return event
 
 
 def _agent(record: AuditRecord) -> dict[str, Any]:
-    agent: dict[str, Any] = {"requestor": True, "who": {"display": record.principal or "anonymous"}}
+    who = record.principal_name or record.principal or "anonymous"
+    agent: dict[str, Any] = {"requestor": True, "who": {"display": who}}
     if record.principal:
         agent["who"]["identifier"] = {"value": record.principal}
     if record.roles:

@@ -172,17 +172,9 @@ def audit_events(
     outcome: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """AuditEvents newest first, for the privacy officer and a patient's 'who accessed my record'."""
-    where, args = [], []
-    for column, value in (("patient", patient), ("principal", principal), ("outcome", outcome)):
-        if value:
-            where.append(f"{column} = ?")
-            args.append(value)
-    if flag:
-        where.append("flags LIKE ?")
-        args.append(f"%{flag}%")
-    sql = "SELECT event FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "")
-    sql += f" ORDER BY seq DESC LIMIT {int(limit)}"
-    with store._read_cursor() as cur:
-        cur.execute(store.dialect_obj.sql(sql), args)
-        return [orjson.loads(row[0]) for row in cur.fetchall()]
+    """AuditEvents newest first (a shorthand for ``audit_search.search_audit``)."""
+    from gpbridge.security.audit_search import AuditQuery, search_audit
+
+    query = AuditQuery(patients=(patient,) if patient else (), principal=principal, flag=flag,
+                       outcome=outcome, count=limit)  # fmt: skip
+    return search_audit(store, query).events

@@ -1,4 +1,5 @@
-"""Authorisation codes with PKCE for the built-in identity provider's login flow.
+"""Authorisation codes with PKCE for our OAuth clients: issued after a login at the built-in
+identity provider or at the external one (``api.login``), redeemed at ``/oauth2/token``.
 
 A code is random, single use, bound to the client, the redirect URI and the S256 code challenge,
 and lives 60 seconds in memory (the login and the exchange happen seconds apart, on one server).
@@ -12,6 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 CODE_LIFETIME = 60
@@ -19,7 +21,7 @@ CODE_LIFETIME = 60
 
 @dataclass(frozen=True)
 class PendingCode:
-    user_id: str
+    claims: dict[str, Any]  # who signed in, as our access tokens carry it
     client_id: str
     redirect_uri: str
     challenge: str
@@ -45,14 +47,14 @@ class CodeStore:
         self._lock = threading.Lock()
 
     def issue(
-        self, user_id: str, client_id: str, redirect_uri: str, challenge: str, scope: str | None
+        self, claims: dict[str, Any], client_id: str, redirect_uri: str, challenge: str, scope: str | None
     ) -> str:
         code = secrets.token_urlsafe(32)
         now = time.time()
         with self._lock:
             self._codes = {k: v for k, v in self._codes.items() if v.expires > now}
             self._codes[code] = PendingCode(
-                user_id, client_id, redirect_uri, challenge, scope, now + CODE_LIFETIME
+                claims, client_id, redirect_uri, challenge, scope, now + CODE_LIFETIME
             )
         return code
 

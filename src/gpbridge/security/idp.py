@@ -19,8 +19,7 @@ from gpbridge.security.tokens import issue_access_token
 
 USER_SCOPES = ("user/*.read", "user/*.write")
 PATIENT_SCOPES = ("patient/*.read",)
-_ROLE_NAMES = {p.CLINICAL_PRACTITIONER: "Clinical Practitioner Access Role", p.NURSE: "Nurse Access Role",
-               p.HEALTH_PROFESSIONAL: "Health Professional Access Role", p.ADMIN: "Admin/Privacy Officer"}  # fmt: skip
+_ROLE_NAMES = {code: f"{name} Access Role" for code, name in p.ROLE_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -30,21 +29,26 @@ class StaffUser:
     ods_code: str
     sds_user_id: str
     role_profile: str
+    display_name: str = ""
 
 
 # The issue's four demo users, plus a nurse and a privacy officer so every role can be tried.
 STAFF: dict[str, StaffUser] = {
     uid: StaffUser(
-        uid, p.CLINICAL_PRACTITIONER, u.ods_code, u.sds_user_id or uid, u.sds_role_profile_id or uid
+        uid, p.CLINICAL_PRACTITIONER, u.ods_code, u.sds_user_id or uid, u.sds_role_profile_id or uid,
+        u.display_name,
     )
     for uid, u in DEMO_USERS.items()
     if u.kind == "clinician"
 }
 _NURSE = nurse_at(PRACTICE_A)
 STAFF["nurse-a"] = StaffUser(
-    "nurse-a", p.NURSE, PRACTICE_A.ods_code, _NURSE.sds_user_id, _NURSE.sds_role_profile_id
+    "nurse-a", p.NURSE, PRACTICE_A.ods_code, _NURSE.sds_user_id, _NURSE.sds_role_profile_id,
+    f"{_NURSE.prefix} {' '.join(_NURSE.given)} {_NURSE.family}",
 )
-STAFF["admin-a"] = StaffUser("admin-a", p.ADMIN, PRACTICE_A.ods_code, "555000000199", "555000000299")
+STAFF["admin-a"] = StaffUser(
+    "admin-a", p.ADMIN, PRACTICE_A.ods_code, "555000000199", "555000000299", "Alex Admin (privacy officer)"
+)
 PROXY_ACCESS_LEVEL = {"proxy-1": "full"}
 
 
@@ -58,7 +62,7 @@ def user_claims(user_id: str) -> dict[str, Any]:
             "role_name": _ROLE_NAMES[staff.role],
         }
         return {
-            "sub": staff.sds_user_id, "nhsid_useruid": staff.sds_user_id, "name": user_id,
+            "sub": staff.sds_user_id, "nhsid_useruid": staff.sds_user_id, "name": staff.display_name or user_id,
             "nhsid_nrbac_roles": [role], "selected_roleid": staff.role_profile, "gpbridge_kind": "user",
         }  # fmt: skip
     demo = DEMO_USERS.get(user_id)

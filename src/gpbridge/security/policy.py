@@ -9,6 +9,7 @@ legitimate-relationship check. Every decision is written to the audit sink.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from gpbridge.config import Settings
@@ -99,6 +100,7 @@ def record(
             flags=decision.flags,
             break_glass_reason=context.break_glass if "break-glass" in decision.flags else None,
             detail=detail,
+            principal_name=who.name if who else None,
         )
     )
 
@@ -106,12 +108,24 @@ def record(
 _ALLOW_DEV = Decision(True, "insecure-dev")
 
 
+@lru_cache(maxsize=8)
+def _roles(configured: str) -> frozenset[str]:
+    return frozenset(code.strip() for code in configured.split(",") if code.strip())
+
+
+def privacy_roles(settings: Settings) -> frozenset[str]:
+    """The national RBAC codes that make a user a privacy officer (setting ``privacy_officer_roles``)."""
+    return _roles(settings.privacy_officer_roles)
+
+
 def _decide(
     context: RequestContext, interaction: str, resource_type: str | None, patient: str | None
 ) -> Decision:
     if context.settings.insecure_dev:
         return _ALLOW_DEV
-    decision = rules.decide_type(context.principal, interaction, resource_type)
+    decision = rules.decide_type(
+        context.principal, interaction, resource_type, privacy_roles(context.settings)
+    )
     if not decision.allowed or patient is None or context.principal is None:
         return decision
     facts = context.patients.facts(patient) if context.patients is not None else None

@@ -14,6 +14,8 @@ NURSE = "R8001"
 HEALTH_PROFESSIONAL = "R8003"
 ADMIN = "R8008"
 NATIONAL_ROLES = (CLINICAL_PRACTITIONER, NURSE, HEALTH_PROFESSIONAL, ADMIN)
+ROLE_NAMES = {CLINICAL_PRACTITIONER: "Clinical Practitioner", NURSE: "Nurse",
+              HEALTH_PROFESSIONAL: "Health Professional", ADMIN: "Admin / privacy officer"}  # fmt: skip
 
 KINDS = ("user", "system", "patient", "proxy")
 
@@ -31,3 +33,4 @@ class Principal:
     related_person: str | None = None  # proxy: RelatedPerson reference
     access_level: str | None = None  # proxy: full | summary | appointments
     role_profile: str | None = None  # SDS role profile id, for the audit
+    name: str | None = None  # display name from the identity provider, for audit views

@@ -36,6 +36,9 @@ NURSE_WRITES = frozenset(
     {"Observation", "Immunization", "Procedure", "Encounter", "DocumentReference", "Flag", "Condition"}
 )
 AUDIT = "AuditEvent"
+# Who is a privacy officer unless configured otherwise: national RBAC has no privacy-officer job
+# role, and R8008 (Admin) is the role profile practices give their IG/privacy lead.
+PRIVACY_OFFICER_ROLES = frozenset({p.ADMIN})
 # What each proxy access level reaches in the patient's record (besides reference types).
 PROXY_LEVELS: dict[str, frozenset[str]] = {
     "appointments": frozenset({"Patient", "Appointment"}),
@@ -98,16 +101,24 @@ def _role_allows(roles: tuple[str, ...], interaction: str, type_: str | None) ->
             if type_ != AUDIT and interaction in READS:
                 return True
         elif role == p.ADMIN:
-            # Admins manage demographics and read the audit as privacy officer; no clinical data.
-            if type_ in ADMIN_TYPES or (type_ == AUDIT and interaction in READS):
+            # Admins manage demographics; no clinical data. (The audit: ``_audit_reader``.)
+            if type_ in ADMIN_TYPES:
                 return True
             if type_ is None and interaction == "transaction":
                 return True
     return False
 
 
-def decide_type(principal: p.Principal | None, interaction: str, type_: str | None) -> Decision:
-    """RBAC and scope, before anything is read. ``type_`` None is a system-level interaction."""
+def decide_type(
+    principal: p.Principal | None,
+    interaction: str,
+    type_: str | None,
+    privacy_roles: frozenset[str] = PRIVACY_OFFICER_ROLES,
+) -> Decision:
+    """RBAC and scope, before anything is read. ``type_`` None is a system-level interaction.
+
+    ``privacy_roles``: the national RBAC codes that may read the audit (setting
+    ``privacy_officer_roles``)."""
     if principal is None:
         if type_ == "CapabilityStatement" and interaction == "read":
             return Decision(True, "public")  # clients discover how to authenticate from it
@@ -117,6 +128,8 @@ def decide_type(principal: p.Principal | None, interaction: str, type_: str | No
     if not permits(principal.scopes, principal.kind, interaction, type_):
         return deny(f"scope does not grant {interaction} on {type_ or 'the system'}")
     kind = principal.kind
+    if type_ == AUDIT and kind in ("user", "system"):
+        return _audit_reader(principal, privacy_roles)
     if kind == "system":
         return Decision(True, "system scope")
     if kind in ("patient", "proxy"):
@@ -132,6 +145,18 @@ def decide_type(principal: p.Principal | None, interaction: str, type_: str | No
             return Decision(True, "role " + ",".join(principal.roles))
         return deny(f"role {','.join(principal.roles) or 'none'} may not {interaction} {type_ or 'system'}")
     return deny(f"unknown caller kind {kind!r}")
+
+
+def _audit_reader(principal: p.Principal, privacy_roles: frozenset[str]) -> Decision:
+    """Staff read the audit only as privacy officers; a system (e.g. a SIEM feed) only with a scope
+    that names AuditEvent — ``system/*.read`` is for records, not for who read them."""
+    if principal.kind == "system":
+        if any(s.startswith("system/AuditEvent.") for s in principal.scopes):
+            return Decision(True, "system scope for the audit")
+        return deny("the audit needs a scope naming AuditEvent (system/AuditEvent.read)")
+    if privacy_roles.intersection(principal.roles):
+        return Decision(True, "privacy officer " + ",".join(sorted(privacy_roles.intersection(principal.roles))))
+    return deny(f"only a privacy officer ({', '.join(sorted(privacy_roles))}) may read the audit")
 
 
 def _proxy_type_ok(level: str | None, type_: str) -> bool:

@@ -23,7 +23,7 @@ from joserfc import jwk, jws, jwt
 
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
-from gpbridge.security import keys, principal
+from gpbridge.security import keys
 from gpbridge.security.clients import Client, find_client
 from gpbridge.security.principal import Principal
 from gpbridge.security.replay import REPLAY, ReplayCache
@@ -59,14 +59,14 @@ def unauthorized(message: str, code: str = "login") -> FhirError:
     return error
 
 
-def _header(token: str) -> dict[str, Any]:
+def jwt_header(token: str) -> dict[str, Any]:
     try:
         return jws.extract_compact(token.encode()).protected
     except (jose_errors.JoseError, ValueError) as exc:
         raise unauthorized(f"Malformed JWT: {exc}") from None
 
 
-def _decode(token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
+def decode_signed(token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
     try:
         return dict(jwt.decode(token, key, algorithms=algorithms).claims)
     except jose_errors.BadSignatureError:
@@ -75,7 +75,7 @@ def _decode(token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         raise unauthorized(f"JWT rejected: {exc}") from None
 
 
-def _check_times(claims: dict[str, Any], now: float, max_lifetime: float | None) -> None:
+def check_times(claims: dict[str, Any], now: float, max_lifetime: float | None) -> None:
     exp = claims.get("exp")
     if not isinstance(exp, int | float):
         raise unauthorized("JWT has no exp claim")
@@ -88,7 +88,7 @@ def _check_times(claims: dict[str, Any], now: float, max_lifetime: float | None)
         raise unauthorized("JWT is not yet valid")
 
 
-def _audience_ok(aud: Any, expected: str) -> bool:
+def audience_ok(aud: Any, expected: str) -> bool:
     return aud == expected or (isinstance(aud, list) and expected in aud)
 
 
@@ -105,7 +105,7 @@ def verify_client_assertion(
 ) -> Client:
     """Check a ``private_key_jwt`` client assertion and return the registered client."""
     now = time.time() if now is None else now
-    header = _header(assertion)
+    header = jwt_header(assertion)
     if header.get("alg") not in ASSERTION_ALGS:
         raise unauthorized(f"Client assertion must be signed with RS512, not {header.get('alg')!r}")
     # Trust nothing in the payload before the signature verifies, except to find the key.
@@ -117,12 +117,12 @@ def verify_client_assertion(
     key = client.key(header.get("kid"))
     if key is None:
         raise unauthorized(f"Unknown kid {header.get('kid')!r} for client {client_id}", "security")
-    claims = _decode(assertion, key, ASSERTION_ALGS)
+    claims = decode_signed(assertion, key, ASSERTION_ALGS)
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise unauthorized("Client assertion iss and sub must both be the client id")
-    if not _audience_ok(claims.get("aud"), token_url):
+    if not audience_ok(claims.get("aud"), token_url):
         raise unauthorized(f"Client assertion aud must be {token_url}")
-    _check_times(claims, now, MAX_ASSERTION_LIFETIME)
+    check_times(claims, now, MAX_ASSERTION_LIFETIME)
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise unauthorized("Client assertion has no jti")
@@ -168,31 +168,35 @@ def issue_access_token(
 def verify_access_token(settings: Settings, token: str, *, now: float | None = None) -> dict[str, Any]:
     """Verified claims of a bearer token: ours, or the configured external OIDC provider's."""
     now = time.time() if now is None else now
-    header = _header(token)
+    header = jwt_header(token)
     if header.get("alg") not in ACCESS_ALGS:
         raise unauthorized(f"Access token algorithm {header.get('alg')!r} is not accepted")
     issuer = orjson.loads(jws.extract_compact(token.encode()).payload or b"{}").get("iss")
     external = setting(settings, "oidc_issuer")
     if external and issuer == external:
-        keyset, audience = _external_keys(settings), setting(settings, "oidc_audience")
+        # the provider's tokens for its other clients must not work here: an audience is required
+        audience = setting(settings, "oidc_audience") or getattr(settings, "oidc_client_id", "")
+        if not audience:
+            raise unauthorized("External tokens are refused: set oidc_audience (our client id at the provider)")
+        keyset = _external_keys(settings, header.get("kid"))
     else:
         keyset, audience = keys.verification_keys(settings), setting(settings, "token_audience")
         external = setting(settings, "token_issuer")
     kid = header.get("kid")
     if not any(k.kid == kid for k in keyset.keys):
         raise unauthorized(f"Unknown kid {kid!r}")
-    claims = _decode(token, keyset, ACCESS_ALGS)
+    claims = decode_signed(token, keyset, ACCESS_ALGS)
     if claims.get("iss") != external:
         raise unauthorized("Access token issuer is not trusted")
-    if audience and not _audience_ok(claims.get("aud"), audience):
+    if not audience_ok(claims.get("aud"), audience):
         raise unauthorized("Access token audience is wrong")
-    _check_times(claims, now, None)
+    check_times(claims, now, None)
     if external == setting(settings, "oidc_issuer") and issuer == external:
-        return _external_claims(settings, claims)
+        return external_claims(settings, claims)
     return claims
 
 
-def _external_claims(settings: Settings, claims: dict[str, Any]) -> dict[str, Any]:
+def external_claims(settings: Settings, claims: dict[str, Any]) -> dict[str, Any]:
     """An external provider says who someone is, never that they are *us*: no system access,
     and no ``gpbridge_kind`` taken on trust. Staff (CIS2) have role profiles; patients an NHS number."""
     claims = {k: v for k, v in claims.items() if k != "gpbridge_kind"}
@@ -213,10 +217,20 @@ def _external_claims(settings: Settings, claims: dict[str, Any]) -> dict[str, An
     return claims
 
 
-def _external_keys(settings: Settings) -> jwk.KeySet:
+def configured_jwks(settings: Settings) -> jwk.KeySet:
+    """The provider's keys as configured: a JWKS file path or the JSON text itself."""
     source = str(setting(settings, "oidc_jwks"))
     raw = source if source.lstrip().startswith("{") else Path(source).read_text()
     return jwk.KeySet.import_key_set(orjson.loads(raw))
+
+
+def _external_keys(settings: Settings, kid: str | None) -> jwk.KeySet:
+    from gpbridge.security.oidc import PROVIDERS, LoginError
+
+    try:
+        return PROVIDERS.keys(settings, kid)  # configured, else fetched from the provider's jwks_uri
+    except LoginError as exc:
+        raise unauthorized(f"External provider keys unavailable: {exc.message}") from None
 
 
 # ------------------------------------------------------------------------------ claims -> who
@@ -230,7 +244,8 @@ def _role_codes(claims: dict[str, Any]) -> tuple[str, ...]:
         if selected and role.get("person_roleid") != selected:
             continue
         found += [part for part in str(role.get("role_code", "")).split(":") if part.startswith("R")]
-    return tuple(c for c in found if c in principal.NATIONAL_ROLES)
+    # every R-code is kept: a deployment may name other codes (privacy_officer_roles)
+    return tuple(dict.fromkeys(found))
 
 
 def _organisation(claims: dict[str, Any]) -> str | None:
@@ -239,6 +254,13 @@ def _organisation(claims: dict[str, Any]) -> str | None:
         if not selected or role.get("person_roleid") == selected:
             return role.get("org_code")
     return None
+
+
+def _name(claims: dict[str, Any]) -> str | None:
+    name = claims.get("name") or " ".join(
+        str(claims[k]) for k in ("given_name", "family_name") if claims.get(k)
+    )
+    return str(name) if name else None
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -254,6 +276,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             scopes,
             client_id,
             role_profile=claims.get("selected_roleid"),
+            name=_name(claims),
         )
     if kind in ("patient", "proxy"):
         if claims.get("identity_proofing_level") != "P9":
@@ -268,5 +291,6 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             acts_for=grant.get("nhs_number"),
             related_person=grant.get("related_person"),
             access_level=grant.get("access_level"),
+            name=_name(claims),
         )
     return Principal(subject, kind="system", scopes=scopes, client_id=client_id)

@@ -17,31 +17,42 @@ import orjson
 Scope = dict[str, Any]
 ASGI = Any
 
+CONTENT_SECURITY_POLICY = b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"
 HEADERS = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY),
     (b"cache-control", b"no-store"),
 ]
 
+_NO_CSP = [h for h in HEADERS if h[0] != b"content-security-policy"]
+
 
 class SecurityHeaders:
-    def __init__(self, app: ASGI) -> None:
+    """``policies``: a Content-Security-Policy per path prefix (the web view allows the NHS.UK
+    template's one inline script); everything else gets ``CONTENT_SECURITY_POLICY``."""
+
+    def __init__(self, app: ASGI, policies: dict[str, bytes] | None = None) -> None:
         self.app = app
+        self.policies = policies or {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        path = scope.get("path", "")
+        policy = next((p for prefix, p in self.policies.items() if path.startswith(prefix)), None)
+        defaults = HEADERS if policy is None else [*_NO_CSP, (b"content-security-policy", policy)]
+
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 message["headers"] = [
                     *message.get("headers", []),
-                    *(h for h in HEADERS if h[0] not in present),
+                    *(h for h in defaults if h[0] not in present),
                 ]
             await send(message)
 

@@ -15,6 +15,7 @@ from jinja2 import (
     PackageLoader,
     select_autoescape,
 )
+from starlette.responses import HTMLResponse
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -62,3 +63,15 @@ def environment() -> Environment:
     )
     env.filters.update(concept=concept_text, nhs_date=nhs_date, nhs_number=nhs_number)
     return env
+
+
+_SHARED: Environment | None = None
+
+
+def render_page(template: str, *, root: str = "/web", status: int = 200, **values: Any) -> HTMLResponse:
+    """A page of the web view from anywhere (e.g. the OAuth callback at ``/oauth2/callback``)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = environment()
+    html = _SHARED.get_template(template).render(root=root, assetPath=f"{root}/assets", **values)
+    return HTMLResponse(html, status_code=status)

@@ -1,0 +1,124 @@
+"""``GET /fhir/AuditEvent?...`` and ``GET /fhir/AuditEvent/{id}``: the audit trail as FHIR.
+
+Privacy officers (``privacy_officer_roles``) search everything; patients and proxies see who
+accessed their own record (``security.audit_access``). Reading the audit is itself audited, once
+per request, with the patient whose audit was read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gpbridge.api.context import Api, api_of, base_url, request_context
+from gpbridge.api.errors import fhir_endpoint
+from gpbridge.api.responses import json_response
+from gpbridge.fhir.outcome import not_found
+from gpbridge.security.audit_access import confine, is_patient_facing, own_patients
+from gpbridge.security.audit_search import (
+    AuditPage,
+    parse_audit_query,
+    patient_view,
+    read_audit_event,
+    search_audit,
+)
+from gpbridge.security.policy import RequestContext, authorize, record
+from gpbridge.security.rules import Decision
+from gpbridge.security.tokens import unauthorized
+
+AUDIT = "AuditEvent"
+
+
+def audit_gate(request: Request, interaction: str) -> tuple[Api, RequestContext]:
+    """The security decision for reading the audit; the caller records the allowed access."""
+    api = api_of(request)
+    context = request_context(request, api)
+    context.audit_deferred = True
+    decision = authorize(context, interaction, AUDIT)
+    if not decision.allowed:
+        if context.principal is None:
+            raise unauthorized("Authentication required: send Authorization: Bearer <access token>")
+        decision.enforce()
+    return api, context
+
+
+async def run_audit_search(
+    request: Request, params: list[tuple[str, str]]
+) -> tuple[AuditPage, RequestContext, list[tuple[str, str]]]:
+    """Gate, confine, search and record: shared by the API and the privacy officer's web pages."""
+    api, context = audit_gate(request, "search")
+    query = parse_audit_query(params)
+    confined = await api.call(confine, context, query)
+    patient = query.patients[0] if len(query.patients) == 1 else None
+    if not confined.allowed:
+        record(context, confined, "search", AUDIT, None, patient)
+        confined.enforce()
+    page = await api.call(search_audit, api.store, query)
+    if is_patient_facing(context):
+        page.events = [patient_view(e) for e in page.events]
+    detail = f"{urlencode(params)} -> {len(page.events)} event(s)"
+    record(context, confined, "search", AUDIT, None, patient, detail=detail)
+    return page, context, params
+
+
+@fhir_endpoint
+async def search(request: Request) -> Response:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+    cursor = request.query_params.get("_cursor")
+    page, _, _ = await run_audit_search(request, params + ([("_cursor", cursor)] if cursor else []))
+    base = base_url(request, api_of(request).settings)
+    links = [{"relation": "self", "url": f"{base}/{AUDIT}?{request.url.query}".rstrip("?")}]
+    if page.next_cursor is not None:
+        links.append(
+            {"relation": "next", "url": f"{base}/{AUDIT}?{urlencode([*params, ('_cursor', page.next_cursor)])}"}
+        )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{base}/{AUDIT}/{e.get('id')}", "resource": e, "search": {"mode": "match"}}
+            for e in page.events
+        ],
+    }
+    return json_response(request, bundle)
+
+
+@fhir_endpoint
+async def read(request: Request) -> Response:
+    api, context = audit_gate(request, "read")
+    event_id = request.path_params["id"]
+    event = await api.call(read_audit_event, api.store, int(event_id)) if event_id.isdigit() else None
+    patient = _patient_of(event) if event else None
+    if event is not None and is_patient_facing(context):
+        # another person's event, or a failed attempt: as if it did not exist
+        mine = patient in await api.call(own_patients, context)
+        principal = context.principal.subject if context.principal else None
+        who = ((event.get("agent") or [{}])[0].get("who") or {}).get("identifier", {}).get("value")
+        if not mine or event.get("outcome") != "0" or who == principal:
+            event = None
+        else:
+            event = patient_view(event)
+    if event is None:
+        raise not_found(f"AuditEvent/{event_id} is not known")
+    record(context, Decision(True, "audit read"), "read", AUDIT, event_id, patient)
+    return json_response(request, event)
+
+
+def _patient_of(event: dict[str, Any]) -> str | None:
+    for entity in event.get("entity") or ():
+        if (entity.get("role") or {}).get("code") == "1":
+            return (entity.get("what") or {}).get("reference")
+    return None
+
+
+def routes(prefix: str) -> list[Route]:
+    return [
+        Route(f"{prefix}/{AUDIT}", search, methods=["GET"]),
+        Route(f"{prefix}/{AUDIT}/_search", search, methods=["GET"]),
+        Route(f"{prefix}/{AUDIT}/{{id}}", read, methods=["GET"]),
+    ]
