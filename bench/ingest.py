@@ -122,16 +122,18 @@ def run_http(url: str, bundles: list[bytes], clients: int = 2, workers: int = 2)
         def send(share: list[bytes]) -> None:
             # http.client, not httpx: the sender shares this machine's cores with the server, and a
             # lighter client leaves the server more of them (a real sender runs elsewhere).
-            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-            try:
-                for raw in share:
+            # A connection per Bundle: whichever worker is free accepts it. Kept open, both
+            # connections land on one worker about half the time and the other worker idles.
+            for raw in share:
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                try:
                     conn.request("POST", target.path, body=raw, headers=headers)
                     r = conn.getresponse()
                     answer = r.read()
-                    if r.status != 200:
-                        raise RuntimeError(f"transaction failed: {r.status} {answer[:300]!r}")
-            finally:
-                conn.close()
+                finally:
+                    conn.close()
+                if r.status != 200:
+                    raise RuntimeError(f"transaction failed: {r.status} {answer[:300]!r}")
 
         warm = warm_up_bundles()  # one connection per Bundle, concurrently: every worker gets some
         with ThreadPoolExecutor(len(warm)) as pool:
