@@ -432,12 +432,15 @@ class SqlStore:
         batch: list[dict[str, Any]] = []
 
         def write(items: list[dict[str, Any]]) -> None:
+            # serialised and indexed before the write lock, as transaction Bundles are
+            prepared = [(self.prepare(_resource_type(res), res.get("id") or new_id(), res), bool(res.get("id")))
+                        for res in items]
             with self.session() as s:
-                for res in items:
-                    if res.get("id"):
-                        s.update(_resource_type(res), res["id"], res)
+                for p, has_id in prepared:
+                    if has_id:
+                        s.update(p.type, p.id, p)
                     else:
-                        s.create(res)
+                        s.create(p, minted=True)
 
         for res in resources:
             batch.append(res)
