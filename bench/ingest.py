@@ -21,13 +21,15 @@ throughput.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -71,6 +73,7 @@ class Timing(NamedTuple):
     wall: float  # seconds for the whole population
     cpu: float  # CPU seconds spent on it: this process, plus the server's processes in http mode
     client_cpu: float = 0.0  # of which the sending client's (http mode)
+    locked: float = 0.0  # seconds inside write transactions (store mode): what a second worker waits on
 
 
 def run_raw(url: str, bundles: list[bytes], rows: list) -> Timing:
@@ -103,10 +106,21 @@ def run_store(url: str, bundles: list[bytes], warm_url: str) -> Timing:
         process_bundle(warm, orjson.loads(raw), settings=settings, base_url="")
     warm.close()
     store = open_store(url, settings)
+    locked = [0.0]
+    open_session = store.session
+
+    @contextlib.contextmanager
+    def timed_session() -> Iterator[Any]:
+        entered = time.perf_counter()
+        with open_session() as session:
+            yield session
+        locked[0] += time.perf_counter() - entered
+
+    store.session = timed_session  # type: ignore[method-assign]
     started, cpu = time.perf_counter(), time.process_time()
     for raw in bundles:
         process_bundle(store, orjson.loads(raw), settings=settings, base_url="")
-    timing = Timing(time.perf_counter() - started, time.process_time() - cpu)
+    timing = Timing(time.perf_counter() - started, time.process_time() - cpu, locked=locked[0])
     store.close()
     return timing
 
@@ -193,6 +207,8 @@ def main() -> None:
                 results[(backend, mode)] = resources / median([t.wall for t in times])
                 cpu_us[(backend, mode)] = median([t.cpu for t in times]) / resources * 1e6
                 client = f" (client {median([t.client_cpu for t in times]) / resources * 1e6:,.0f})" if mode == "http" else ""
+                if mode == "store":
+                    client = f"; write transaction open {median([t.locked / t.wall for t in times]):.0%} of the time"
                 print(f"  {backend:10} {mode:5} {results[(backend, mode)]:>10,.0f} resources/s "
                       f"(runs: {', '.join(f'{resources / t.wall:,.0f}' for t in times)}); "
                       f"CPU {cpu_us[(backend, mode)]:,.0f} us/resource{client}", flush=True)

@@ -11,7 +11,6 @@ sat idle for milliseconds after the lock came free, about as long as a Bundle ho
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -22,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from gpbridge.config import Settings
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers fall back to SQLite's own busy handler
+    fcntl = None  # type: ignore[assignment]
 from gpbridge.store.dialect import SQLITE
 from gpbridge.store.sqlstore import SqlStore
 
@@ -101,6 +105,15 @@ class _Checkpointer:
         self._thread.join(timeout=5)
 
 
+def _writer_queue(path: str) -> _WriterQueue | None:
+    if path == ":memory:" or fcntl is None:
+        return None
+    try:
+        return _WriterQueue(path)
+    except OSError:  # e.g. a read-only directory: nothing will be written there anyway
+        return None
+
+
 class SQLiteStore(SqlStore):
     dialect = "sqlite"
     dialect_obj = SQLITE
@@ -143,7 +156,7 @@ class SQLiteStore(SqlStore):
             ):
                 conn.execute(f"PRAGMA {pragma}")
             self._local.conn = conn
-            self._local.queue = _WriterQueue(self.path) if self.path != ":memory:" else None
+            self._local.queue = _writer_queue(self.path)
             with self._lock:
                 self._all.append(conn)
                 if self._local.queue is not None:
