@@ -175,7 +175,12 @@ class SqlSession:
     def _put(
         self, type_: str, id_: str, resource: dict[str, Any] | PreparedWrite, existing: _Row | None, method: str
     ) -> StoredResource:
-        prepared = resource if type(resource) is PreparedWrite else self.store.prepare(type_, id_, resource)
+        if type(resource) is PreparedWrite:
+            prepared = resource
+            if (prepared.type, prepared.id) != (type_, id_):  # its bytes name the resource: never mislabel
+                raise ValueError(f"prepared {prepared.type}/{prepared.id} written as {type_}/{id_}")
+        else:
+            prepared = self.store.prepare(type_, id_, resource)
         lu, last_updated = now_instant()
         version = 1 if existing is None else existing.version + 1
         content = prepared.content(version, last_updated)

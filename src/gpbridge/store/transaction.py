@@ -66,7 +66,7 @@ class _Entry:
     target_id: str | None = None  # the id this write lands on, once resolved
     existing: StoredResource | None = None  # ifNoneExist matched: nothing is written
     response: dict[str, Any] | None = None
-    # Set before the write lock (see ``_Run.prepare``): the id a new resource will get unless the
+    # Set before the write lock (``_Run._prepare``): the id a new resource will get unless the
     # database says otherwise, the resource made ready to store, or why preparing it failed.
     provisional_id: str | None = None
     prepared: PreparedWrite | None = None
