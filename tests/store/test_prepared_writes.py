@@ -110,3 +110,18 @@ def test_stored_json_carries_server_meta_first_and_keeps_the_clients_meta(store:
     assert found(store, "Patient", _tag="http://example.org/tags|t1") == ["Patient/p65"]
     process(store, bundle("transaction", put({**tagged, "gender": "male"}, "Patient/p65")))
     assert orjson.loads(store.read("Patient", "p65").content or b"{}")["meta"]["versionId"] == "2"
+
+
+def test_batch_entries_are_prepared_one_by_one(store: Store) -> None:
+    process(store, bundle("transaction", put(patient(nhs(66), id="p66"), "Patient/p66")))
+    out = process(store, bundle(
+        "batch",
+        post(patient(nhs(66)), "urn:uuid:p66", ifNoneExist=f"identifier={NHS}|{nhs(66)}"),
+        post(observation("urn:uuid:p66")),  # batch entries do not see each other's fullUrls
+        post(observation("Patient/p66")),
+    ))
+    statuses = [e["response"]["status"] for e in out["entry"]]
+    assert statuses[0] == "200 OK" and statuses[1].startswith("400") and statuses[2] == "201 Created"
+    assert found(store, "Observation", subject="Patient/p66") == [
+        "/".join(out["entry"][2]["response"]["location"].split("/")[:2])]
+    assert store.count("Patient") == 1

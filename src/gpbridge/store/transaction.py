@@ -246,11 +246,12 @@ class _Run:
                 entry = _parse_entry(index, raw, self.base)
                 if authorize_entry is not None:
                     _located(entry, authorize_entry, entry.interaction, entry.type, entry.id)
+                # entries are independent: nothing resolved for one carries over to the next
+                self.refs.clear()
+                self.resolved.clear()
+                self._prepare([entry])
                 with self.store.session() as session:
                     self.session = session
-                    # entries are independent: nothing resolved for one carries over to the next
-                    self.refs.clear()
-                    self.resolved.clear()
                     self._phases([entry])
                     self.session = None
                 assert entry.response is not None
