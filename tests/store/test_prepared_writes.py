@@ -125,3 +125,26 @@ def test_batch_entries_are_prepared_one_by_one(store: Store) -> None:
     assert found(store, "Observation", subject="Patient/p66") == [
         "/".join(out["entry"][2]["response"]["location"].split("/")[:2])]
     assert store.count("Patient") == 1
+
+
+def test_index_rows_written_are_those_the_stored_json_yields(store: Store) -> None:
+    """Rows extracted before the lock, from the resource as sent, equal the rows the stored JSON
+    (with its server meta and final references) yields: search sees what is stored."""
+    from gpbridge.demo.population import generate_population
+    from gpbridge.store.index_rows import INDEX_TABLES
+
+    for b in generate_population(2, seed=11):
+        process(store, b)
+    builder = store.index_builder  # type: ignore[attr-defined]
+    with store._read_cursor() as cur:  # type: ignore[attr-defined]  # noqa: SLF001
+        cur.execute("SELECT r.rid, r.type, h.content FROM resource r "
+                    "JOIN history h ON h.rid = r.rid AND h.version = r.version")
+        stored = cur.fetchall()
+        assert len(stored) > 50
+        for rid, type_, content in stored:
+            resource = content if isinstance(content, dict) else orjson.loads(content)
+            expected = builder.rows(type_, resource)
+            for (table, cols), rows in zip(INDEX_TABLES, expected, strict=True):
+                cur.execute(store.dialect_obj.sql(  # type: ignore[attr-defined]
+                    f"SELECT {','.join(cols[1:])} FROM {table} WHERE rid = ?"), (rid,))
+                assert sorted(map(tuple, cur.fetchall()), key=repr) == sorted(rows, key=repr), (type_, table)
