@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gpbridge.search.query import SearchQuery
+from gpbridge.store.prepared import PreparedWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,13 @@ class SearchResult:
     ignored: list[str] = field(default_factory=list)
 
 
-class StoreSession(Protocol):
+class Preparer(Protocol):
+    def prepare(self, type_: str, id_: str, resource: dict[str, Any]) -> PreparedWrite:
+        """``resource`` serialised as ``type_/id_`` with its index rows: CPU work that needs no
+        transaction, so it can run before the write lock. Pass the result to create/update."""
+
+
+class StoreSession(Preparer, Protocol):
     """A write transaction. Reads and searches see the session's own writes."""
 
     def read(self, type_: str, id_: str) -> StoredResource | None:
@@ -70,18 +77,22 @@ class StoreSession(Protocol):
     def vread(self, type_: str, id_: str, version: int) -> StoredResource:
         """One version as the session sees it; 404 when absent, 410 when it is a deletion."""
 
-    def create(self, resource: dict[str, Any], id_: str | None = None, *, minted: bool = False) -> WriteResult:
+    def create(
+        self, resource: dict[str, Any] | PreparedWrite, id_: str | None = None, *, minted: bool = False
+    ) -> WriteResult:
         """Store a new resource; assigns a new id unless ``id_`` is given (create-on-update).
         ``minted``: ``id_`` was just made by ``store.ids.new_id`` (so it cannot exist yet)."""
 
-    def update(self, type_: str, id_: str, resource: dict[str, Any], if_match: int | None = None) -> WriteResult:
+    def update(
+        self, type_: str, id_: str, resource: dict[str, Any] | PreparedWrite, if_match: int | None = None
+    ) -> WriteResult:
         """New version (or create when absent). ``if_match`` mismatch raises 412."""
 
     def delete(self, type_: str, id_: str, if_match: int | None = None) -> WriteResult | None:
         """Logical delete. None if there was nothing to delete (already deleted or absent)."""
 
 
-class Store(Protocol):
+class Store(Preparer, Protocol):
     dialect: str  # "sqlite" | "postgresql"
 
     def read(self, type_: str, id_: str) -> StoredResource:

@@ -66,9 +66,11 @@ class IndexRowBuilder:
             self._by_type[type_] = found
         return found
 
-    def rows(self, type_: str, resource: dict[str, Any], rid: int) -> list[list[tuple]]:
-        """Rows per index table, in ``INDEX_TABLES`` order, each starting with ``rid``.
+    def rows(self, type_: str, resource: dict[str, Any]) -> list[list[tuple]]:
+        """Rows per index table, in ``INDEX_TABLES`` order, each *without* its leading ``rid``.
 
+        The rid is known only inside the write transaction, so the session prefixes it when it
+        flushes (``with_rid``); everything else is computed before the write lock.
         Each table's key (after rid) de-duplicates: one row per distinct value of a parameter.
         """
         values = extractor_for(type_).extract(resource)
@@ -79,13 +81,13 @@ class IndexRowBuilder:
             pid = get(param)
             if pid is not None:
                 key = (pid, system or "", code or "")
-                if key not in tokens or (text and not tokens[key][4]):
-                    tokens[key] = (rid, pid, system or "", code or "", normalise(text) if text else None)
-        strings = {(rid, pid, norm, exact) for param, norm, exact in values.strings
+                if key not in tokens or (text and not tokens[key][3]):
+                    tokens[key] = (pid, system or "", code or "", normalise(text) if text else None)
+        strings = {(pid, norm, exact) for param, norm, exact in values.strings
                    if (pid := get(param)) is not None}
-        dates = {(rid, pid, lo, hi) for param, lo, hi in values.dates if (pid := get(param)) is not None}
-        numbers = {(rid, pid, v) for param, v in values.numbers if (pid := get(param)) is not None}
-        quantities = {(rid, pid, system or "", code or "", v) for param, system, code, v in values.quantities
+        dates = {(pid, lo, hi) for param, lo, hi in values.dates if (pid := get(param)) is not None}
+        numbers = {(pid, v) for param, v in values.numbers if (pid := get(param)) is not None}
+        quantities = {(pid, system or "", code or "", v) for param, system, code, v in values.quantities
                       if (pid := get(param)) is not None}
         refs = set()
         for param, ttype, tid, url in values.references:
@@ -93,10 +95,10 @@ class IndexRowBuilder:
             if pid is None:
                 continue
             if url is not None:
-                refs.add((rid, pid, ttype or "", url))
+                refs.add((pid, ttype or "", url))
             elif tid:
-                refs.add((rid, pid, ttype or "", tid))
-        uris = {(rid, pid, u) for param, u in values.uris if (pid := get(param)) is not None}
+                refs.add((pid, ttype or "", tid))
+        uris = {(pid, u) for param, u in values.uris if (pid := get(param)) is not None}
         return [
             list(tokens.values()),
             list(strings),
@@ -105,17 +107,23 @@ class IndexRowBuilder:
             list(quantities),
             list(refs),
             list(uris),
-            _composites(pids, values.composites, rid) if values.composites else [],
+            _composites(pids, values.composites) if values.composites else [],
         ]
+
+
+def with_rid(rid: int, rows: list[tuple]) -> list[tuple]:
+    """Index rows as stored: each prefixed with the resource's rid."""
+    head = (rid,)
+    return [head + row for row in rows]
 
 
 def composite_rows(pids: dict[tuple[str, str], int], type_: str, resource: dict[str, Any], rid: int) -> list[tuple]:
     """Only the composite rows of a resource (used when upgrading a database to schema v2)."""
     by_code = {code: pid for (t, code), pid in pids.items() if t == type_}
-    return _composites(by_code, extractor_for(type_).extract(resource).composites, rid)
+    return with_rid(rid, _composites(by_code, extractor_for(type_).extract(resource).composites))
 
 
-def _composites(pids: dict[str, int], composites: list[tuple], rid: int) -> list[tuple]:
+def _composites(pids: dict[str, int], composites: list[tuple]) -> list[tuple]:
     """(param, (system, code), (kind, ...)) -> ix_composite rows; the second value by its kind."""
     rows: dict[tuple, None] = {}
     for param, first, second in composites:
@@ -142,5 +150,5 @@ def _composites(pids: dict[str, int], composites: list[tuple], rid: int) -> list
             text2 = second[1]
         else:
             continue  # three-part composites: not indexed
-        rows[(rid, pid, first[0] or "", first[1], system2, code2, lo2, hi2, text2)] = None
+        rows[(pid, first[0] or "", first[1], system2, code2, lo2, hi2, text2)] = None
     return list(rows)

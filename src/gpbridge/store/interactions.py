@@ -33,7 +33,8 @@ from gpbridge.fhir.outcome import (
 )
 from gpbridge.search.query import SearchQuery
 from gpbridge.store import ids
-from gpbridge.store.base import StoredResource, StoreSession, WriteResult
+from gpbridge.store.base import Preparer, StoredResource, StoreSession, WriteResult
+from gpbridge.store.prepared import PreparedWrite
 
 # FHIR R4 id datatype: https://hl7.org/fhir/R4/datatypes.html#id
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
@@ -233,12 +234,45 @@ def create(
             return WriteResult(matches[0], created=False, unchanged=True)
         if matches:
             raise _too_many(type_, if_none_exist)
+    if id_ is None:
+        id_, minted = new_id(), True
+    prepared = prepare_create(session, resource, settings, id_=id_, expected_type=type_)
+    result = session.create(prepared, minted=minted)
+    result.issues = prepared.issues
+    return result
+
+
+def prepare_create(
+    preparer: Preparer, resource: dict[str, Any], settings: Settings, *, id_: str, expected_type: str | None = None
+) -> PreparedWrite:
+    """A create's checks and validation, and the resource made ready to store as ``id_``.
+
+    Needs no transaction: transaction Bundles call it before taking the write lock.
+    """
+    type_ = resource_type_of(resource, expected_type)
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
     warnings = validate_for_write(resource, settings, type_)
-    result = session.create(resource, id_, minted=minted)
-    result.issues = warnings
-    return result
+    prepared = preparer.prepare(type_, id_, resource)
+    prepared.issues = warnings
+    return prepared
+
+
+def prepare_update(
+    preparer: Preparer, type_: str, id_: str, resource: dict[str, Any], settings: Settings
+) -> PreparedWrite:
+    """An update's checks and validation, and the resource made ready to store (no transaction needed)."""
+    resource_type_of(resource, type_)
+    check_id(id_)
+    body_id = resource.get("id")
+    if body_id is None:
+        raise bad_request("The resource in an update must have an id", f"{type_}.id", code="required")
+    if body_id != id_:
+        raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
+    warnings = validate_for_write(resource, settings, type_)
+    prepared = preparer.prepare(type_, id_, resource)
+    prepared.issues = warnings
+    return prepared
 
 
 def update(
@@ -251,16 +285,9 @@ def update(
     if_match: int | None = None,
 ) -> WriteResult:
     """Update (PUT), creating the resource with the client's id when it does not exist."""
-    resource_type_of(resource, type_)
-    check_id(id_)
-    body_id = resource.get("id")
-    if body_id is None:
-        raise bad_request("The resource in an update must have an id", f"{type_}.id", code="required")
-    if body_id != id_:
-        raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
-    warnings = validate_for_write(resource, settings, type_)
-    result = session.update(type_, id_, resource, if_match)
-    result.issues = warnings
+    prepared = prepare_update(session, type_, id_, resource, settings)
+    result = session.update(type_, id_, prepared, if_match)
+    result.issues = prepared.issues
     return result
 
 

@@ -3,6 +3,10 @@
 One connection per thread (SQLite connections are not shared across threads); a write session
 takes the database's single write lock up front (BEGIN IMMEDIATE) so concurrent writers queue
 instead of failing half-way, and version checks inside it are race-free.
+
+Writers queue on a lock file beside the database (``<db>-writer``) before BEGIN IMMEDIATE: SQLite's
+own busy handler sleeps 1, 2, 5, 10 ms... between retries, so with several server workers a writer
+sat idle for milliseconds after the lock came free, about as long as a Bundle holds it.
 """
 
 from __future__ import annotations
@@ -10,12 +14,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from gpbridge.config import Settings
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers fall back to SQLite's own busy handler
+    fcntl = None  # type: ignore[assignment]
 from gpbridge.store.dialect import SQLITE
 from gpbridge.store.sqlstore import SqlStore
 
@@ -29,6 +39,40 @@ def sqlite_path(url: str) -> str:
 
 AUTOCHECKPOINT_PAGES = 50_000  # ~200 MB of WAL before a commit would checkpoint itself
 CHECKPOINT_WAL_BYTES = 8 * 1024 * 1024  # the background checkpoint starts past this WAL size
+WRITER_WAIT_SECONDS = 30.0  # as busy_timeout: then the write fails as "database is locked"
+WRITER_POLL_SECONDS = 0.0002
+
+
+class _WriterQueue:
+    """An exclusive ``flock`` on ``<db>-writer``, one open file per connection, so threads and
+    processes exclude each other alike. Polled without blocking, so waiting stays bounded (a stuck
+    writer fails the others after ``WRITER_WAIT_SECONDS``, as SQLite's own timeout did) while a
+    waiter notices the lock come free within a fraction of a millisecond. The kernel drops the
+    lock if the process dies; the database lock, not this file, is what keeps writes atomic."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def acquire(self) -> None:
+        deadline = 0.0
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + WRITER_WAIT_SECONDS
+                elif now > deadline:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: no write turn within {WRITER_WAIT_SECONDS:.0f} s") from None
+                time.sleep(WRITER_POLL_SECONDS)
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class _Checkpointer:
@@ -61,6 +105,15 @@ class _Checkpointer:
         self._thread.join(timeout=5)
 
 
+def _writer_queue(path: str) -> _WriterQueue | None:
+    if path == ":memory:" or fcntl is None:
+        return None
+    try:
+        return _WriterQueue(path)
+    except OSError:  # e.g. a read-only directory: nothing will be written there anyway
+        return None
+
+
 class SQLiteStore(SqlStore):
     dialect = "sqlite"
     dialect_obj = SQLITE
@@ -73,6 +126,7 @@ class SQLiteStore(SqlStore):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._queues: list[_WriterQueue] = []
         self._lock = threading.Lock()
         self.migrate()
         self._checkpointer = _Checkpointer(path) if path != ":memory:" else None
@@ -102,8 +156,11 @@ class SQLiteStore(SqlStore):
             ):
                 conn.execute(f"PRAGMA {pragma}")
             self._local.conn = conn
+            self._local.queue = _writer_queue(self.path)
             with self._lock:
                 self._all.append(conn)
+                if self._local.queue is not None:
+                    self._queues.append(self._local.queue)
         return conn
 
     @contextmanager
@@ -124,15 +181,22 @@ class SQLiteStore(SqlStore):
         conn = self._conn()
         if conn.in_transaction:
             raise RuntimeError("nested write session on one thread")
-        cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        queue: _WriterQueue | None = self._local.queue
+        if queue is not None:
+            queue.acquire()
         try:
-            yield cur
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+        finally:
+            if queue is not None:
+                queue.release()
 
     def allocate_rids(self, cur: Any, n: int, floor: int) -> list[int]:
         # Under BEGIN IMMEDIATE no other writer can take rids, so MAX(rid) is safe to extend.
@@ -150,4 +214,7 @@ class SQLiteStore(SqlStore):
                 except sqlite3.ProgrammingError:
                     pass
             self._all.clear()
+            for queue in self._queues:
+                queue.close()
+            self._queues.clear()
         self._local = threading.local()

@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError, bad_request, gone, not_found, precondition_failed
 from gpbridge.search import sql as search_sql
@@ -24,7 +22,8 @@ from gpbridge.store import migrations
 from gpbridge.store.base import SearchResult, StoredResource, WriteResult
 from gpbridge.store.dialect import Dialect
 from gpbridge.store.ids import new_id
-from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder
+from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder, with_rid
+from gpbridge.store.prepared import PreparedWrite, serialise_parts
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SELECT_CURRENT = (
@@ -125,8 +124,16 @@ class SqlSession:
         return self.store.vread_with(self.cur, type_, id_, version)
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, resource: dict[str, Any], id_: str | None = None, *, minted: bool = False) -> WriteResult:
-        type_ = _resource_type(resource)
+    def prepare(self, type_: str, id_: str, resource: dict[str, Any]) -> PreparedWrite:
+        return self.store.prepare(type_, id_, resource)
+
+    def create(
+        self, resource: dict[str, Any] | PreparedWrite, id_: str | None = None, *, minted: bool = False
+    ) -> WriteResult:
+        if type(resource) is PreparedWrite:
+            type_, id_ = resource.type, resource.id
+        else:
+            type_ = _resource_type(resource)
         if id_ is None or minted:  # a server-minted id cannot exist yet: no need to look
             return WriteResult(self._put(type_, id_ or new_id(), resource, None, "POST"), created=True)
         existing = self._current(type_, id_)
@@ -134,7 +141,9 @@ class SqlSession:
             raise FhirError.of(409, "duplicate", f"{type_}/{id_} already exists")
         return WriteResult(self._put(type_, id_, resource, existing, "POST"), created=True)
 
-    def update(self, type_: str, id_: str, resource: dict[str, Any], if_match: int | None = None) -> WriteResult:
+    def update(
+        self, type_: str, id_: str, resource: dict[str, Any] | PreparedWrite, if_match: int | None = None
+    ) -> WriteResult:
         existing = self._current(type_, id_)
         if if_match is not None:
             current_version = existing.version if existing is not None else None
@@ -163,13 +172,20 @@ class SqlSession:
         self.index[row.rid] = None
         return WriteResult(row.stored())
 
-    def _put(self, type_: str, id_: str, resource: dict[str, Any], existing: _Row | None, method: str) -> StoredResource:
+    def _put(
+        self, type_: str, id_: str, resource: dict[str, Any] | PreparedWrite, existing: _Row | None, method: str
+    ) -> StoredResource:
+        if type(resource) is PreparedWrite:
+            prepared = resource
+            if (prepared.type, prepared.id) != (type_, id_):  # its bytes name the resource: never mislabel
+                raise ValueError(f"prepared {prepared.type}/{prepared.id} written as {type_}/{id_}")
+        else:
+            prepared = self.store.prepare(type_, id_, resource)
         lu, last_updated = now_instant()
         version = 1 if existing is None else existing.version + 1
-        body = _with_meta(resource, type_, id_, version, last_updated)
-        content = orjson.dumps(body)
+        content = prepared.content(version, last_updated)
         row = self._record(type_, id_, existing, version, False, lu, last_updated, method, content)
-        self.index[row.rid] = self.store.index_builder.rows(type_, body, row.rid)
+        self.index[row.rid] = prepared.index
         return row.stored()
 
     def _record(self, type_, id_, existing, version, deleted, lu, last_updated, method, content) -> _Row:
@@ -221,11 +237,11 @@ class SqlSession:
         store.insert_history(cur, self.history)
         self.history = []
         per_table: list[list[tuple]] = [[] for _ in INDEX_TABLES]
-        for rows in self.index.values():
+        for rid, rows in self.index.items():
             if rows:
                 for k, table_rows in enumerate(rows):
                     if table_rows:
-                        per_table[k].extend(table_rows)
+                        per_table[k].extend(with_rid(rid, table_rows))
         self.index = {}
         for (table, cols), rows in zip(INDEX_TABLES, per_table, strict=True):
             if rows:
@@ -315,6 +331,12 @@ class SqlStore:
         """Give every (type, parameter) of the registry an integer pid, once."""
         with self._write_cursor() as cur:
             self._load_search_params_with(cur)
+
+    def prepare(self, type_: str, id_: str, resource: dict[str, Any]) -> PreparedWrite:
+        """Serialise ``resource`` as ``type_/id_`` and extract its index rows: no database needed,
+        so callers run this before the write transaction (``store.prepared``)."""
+        head, rest = serialise_parts(type_, id_, resource)
+        return PreparedWrite(type_, id_, head, rest, self.index_builder.rows(type_, resource))
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, type_: str, id_: str) -> StoredResource:
@@ -415,12 +437,15 @@ class SqlStore:
         batch: list[dict[str, Any]] = []
 
         def write(items: list[dict[str, Any]]) -> None:
+            # serialised and indexed before the write lock, as transaction Bundles are
+            prepared = [(self.prepare(_resource_type(res), res.get("id") or new_id(), res), bool(res.get("id")))
+                        for res in items]
             with self.session() as s:
-                for res in items:
-                    if res.get("id"):
-                        s.update(_resource_type(res), res["id"], res)
+                for p, has_id in prepared:
+                    if has_id:
+                        s.update(p.type, p.id, p)
                     else:
-                        s.create(res)
+                        s.create(p, minted=True)
 
         for res in resources:
             batch.append(res)
@@ -442,19 +467,6 @@ def _resource_type(resource: dict[str, Any]) -> str:
     if not isinstance(type_, str) or not type_:
         raise bad_request("resource has no resourceType", "resourceType")
     return type_
-
-
-def _with_meta(resource: dict[str, Any], type_: str, id_: str, version: int, last_updated: str) -> dict[str, Any]:
-    """A copy of the resource with server-owned id and meta, resourceType/id/meta first."""
-    meta = resource.get("meta")
-    meta = dict(meta) if isinstance(meta, dict) else {}
-    meta["versionId"] = str(version)
-    meta["lastUpdated"] = last_updated
-    body = {"resourceType": type_, "id": id_, "meta": meta}
-    for k, v in resource.items():
-        if k not in body:
-            body[k] = v
-    return body
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -38,6 +38,7 @@ from gpbridge.fhir.outcome import (
 )
 from gpbridge.store import interactions as ops
 from gpbridge.store.base import Store, StoredResource, StoreSession, WriteResult
+from gpbridge.store.prepared import PreparedWrite
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ class _Entry:
     target_id: str | None = None  # the id this write lands on, once resolved
     existing: StoredResource | None = None  # ifNoneExist matched: nothing is written
     response: dict[str, Any] | None = None
+    # Set before the write lock (``_Run._prepare``): the id a new resource will get unless the
+    # database says otherwise, the resource made ready to store, or why preparing it failed.
+    provisional_id: str | None = None
+    prepared: PreparedWrite | None = None
+    failure: FhirError | None = None
+    used_full_urls: list[str] | None = None  # fullUrls its references were resolved through
 
     @property
     def where(self) -> str:
@@ -132,6 +139,7 @@ class _Run:
         self.refs: dict[str, str] = {}  # fullUrl -> Type/id
         self.resolved: dict[str, str] = {}  # conditional reference -> Type/id
         self.session: StoreSession | None = None
+        self.used: list[str] | None = None  # while preparing: the fullUrls a rewrite resolved through
 
     # -- transaction --------------------------------------------------------------------------
 
@@ -139,6 +147,7 @@ class _Run:
         _check_unique_full_urls(entries)
         # sorted() is stable: entries keep their Bundle order within each method
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
+        self._prepare(ordered)
         with self.store.session() as session:
             self.session = session
             self._phases(ordered)
@@ -156,11 +165,77 @@ class _Run:
                 _located(entry, self._resolve_target, session, entry)
                 writes.append(entry)
         _check_single_write(e for e in ordered if e.method != "GET" and e.method != "HEAD")
+        self._drop_stale_preparations(writes)
         for entry in writes:
             _located(entry, self._write, session, entry)
         for entry in ordered:
             if entry.method in ("GET", "HEAD"):
                 _located(entry, self._read, session, entry)
+
+    # -- before the write lock -----------------------------------------------------------------
+
+    def _prepare(self, ordered: list[_Entry]) -> None:
+        """Do each write's CPU work — reference rewriting, validation, serialisation, index
+        extraction — before the write transaction, so the lock is held only to read versions and
+        insert rows, and a second worker can prepare its Bundle meanwhile.
+
+        Targets that only the database can decide (ifNoneExist, conditional PUT) get a freshly
+        minted provisional id; in the common case it is the id they end up with. When it is not,
+        ``_drop_stale_preparations`` redoes the entries that depended on it inside the lock.
+        Entries with conditional references, and PATCH, are done inside the lock as before.
+        A failure is kept on the entry and raised when the transaction reaches that entry, so a
+        Bundle fails with the same OperationOutcome, in the same order, as without this step.
+        """
+        for entry in ordered:
+            if entry.method == "POST":
+                entry.provisional_id = ops.new_id()
+            elif entry.method == "PUT":
+                entry.provisional_id = entry.id or _body_id(entry) or ops.new_id()
+            else:
+                continue
+            if entry.full_url:
+                self.refs[entry.full_url] = f"{entry.type}/{entry.provisional_id}"
+        for entry in ordered:
+            if entry.method == "POST" or (entry.method == "PUT" and entry.id is not None):
+                self._prepare_entry(entry)
+
+    def _prepare_entry(self, entry: _Entry) -> None:
+        resource, type_, target = entry.resource, entry.type, entry.provisional_id
+        assert resource is not None and type_ is not None and target is not None
+        self.used = []
+        try:
+            self._rewrite(resource, 1)
+            entry.used_full_urls = self.used
+            if entry.method == "POST":
+                entry.prepared = ops.prepare_create(self.store, resource, self.settings, id_=target,
+                                                    expected_type=type_)
+            else:
+                entry.prepared = ops.prepare_update(self.store, type_, target, resource, self.settings)
+        except _NeedsSession:
+            pass  # a conditional reference or a target only the database knows: done in the lock
+        except FhirError as exc:
+            entry.failure = exc
+        finally:
+            self.used = None
+
+    def _drop_stale_preparations(self, writes: list[_Entry]) -> None:
+        """Forget preparations built on a provisional id the database did not confirm."""
+        moved: set[str] = set()
+        for entry in writes:
+            if entry.provisional_id is None or entry.target_id == entry.provisional_id:
+                continue
+            if entry.full_url:
+                moved.add(entry.full_url)
+                old = f"{entry.type}/{entry.provisional_id}"
+                # Already rewritten to the provisional id: map that onward to where it really went.
+                self.refs[old] = self.refs[entry.full_url]
+            entry.prepared = None
+            entry.failure = None
+        if moved:
+            for entry in writes:
+                if entry.used_full_urls and not moved.isdisjoint(entry.used_full_urls):
+                    entry.prepared = None
+                    entry.failure = None
 
     # -- batch --------------------------------------------------------------------------------
 
@@ -171,11 +246,12 @@ class _Run:
                 entry = _parse_entry(index, raw, self.base)
                 if authorize_entry is not None:
                     _located(entry, authorize_entry, entry.interaction, entry.type, entry.id)
+                # entries are independent: nothing resolved for one carries over to the next
+                self.refs.clear()
+                self.resolved.clear()
+                self._prepare([entry])
                 with self.store.session() as session:
                     self.session = session
-                    # entries are independent: nothing resolved for one carries over to the next
-                    self.refs.clear()
-                    self.resolved.clear()
                     self._phases([entry])
                     self.session = None
                 assert entry.response is not None
@@ -219,7 +295,7 @@ class _Run:
                     )
                 if matches:
                     entry.existing = matches[0]
-            entry.target_id = entry.existing.id if entry.existing else ops.new_id()
+            entry.target_id = entry.existing.id if entry.existing else entry.provisional_id or ops.new_id()
         elif entry.id is not None:
             entry.target_id = entry.id
         else:
@@ -242,7 +318,7 @@ class _Run:
         assert entry.resource is not None and entry.type is not None
         body_id = entry.resource.get("id")
         if body_id is None:
-            return ops.new_id()
+            return entry.provisional_id or ops.new_id()
         ops.check_id(body_id, f"{entry.type}.id")
         existing = session.read(entry.type, body_id)
         if existing is not None and not existing.deleted:
@@ -254,6 +330,16 @@ class _Run:
         assert type_ is not None and target is not None
         if entry.existing is not None:  # conditional create matched: report it, write nothing
             entry.response = self._write_entry(WriteResult(entry.existing, unchanged=True))
+            return
+        if entry.failure is not None:
+            raise entry.failure
+        if entry.prepared is not None:
+            if entry.method == "POST":
+                result = session.create(entry.prepared, minted=True)
+            else:
+                result = session.update(type_, target, entry.prepared, if_match=entry.if_match)
+            result.issues = entry.prepared.issues
+            entry.response = self._write_entry(result)
             return
         if entry.method == "PATCH":
             result = ops.patch(
@@ -385,8 +471,12 @@ class _Run:
     def _resolve(self, reference: str) -> str:
         mapped = self.refs.get(reference)
         if mapped is not None:
+            if self.used is not None:
+                self.used.append(reference)
             return mapped
         if reference.startswith(("urn:uuid:", "urn:oid:")):
+            if self.used is not None:  # not a POST/PUT fullUrl: decided (or refused) in the lock
+                raise _NeedsSession
             raise bad_request(
                 f"Reference {reference!r} does not resolve to any entry in the Bundle", code="not-found"
             )
@@ -394,6 +484,8 @@ class _Run:
         if question > 0 and reference[0] != "#":
             type_ = reference[:question]
             if ops.is_resource_type(type_):
+                if self.used is not None:  # a conditional reference needs the database
+                    raise _NeedsSession
                 return self._resolve_conditional(reference, type_, reference[question + 1 :])
         return reference
 
@@ -412,6 +504,15 @@ class _Run:
         target = f"{type_}/{matches[0].id}"
         self.resolved[reference] = target
         return target
+
+
+class _NeedsSession(Exception):
+    """Preparing an entry needs the database: it is done inside the transaction instead."""
+
+
+def _body_id(entry: _Entry) -> str | None:
+    body_id = entry.resource.get("id") if entry.resource is not None else None
+    return body_id if isinstance(body_id, str) else None
 
 
 # -- entry parsing --------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""Transactions prepare their writes before the write lock (``store.prepared``): what the database
+decides inside the lock must still win, and the stored JSON and index must be what they were."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from test_transaction import NHS, bundle, observation, patient, post, process, put, read
+
+from gpbridge.fhir.outcome import FhirError
+from gpbridge.search.parse import parse_search
+from gpbridge.store.base import Store
+from nhs_helpers import nhs
+
+
+def found(store: Store, type_: str, **params: str) -> list[str]:
+    result = store.search(parse_search(type_, list(params.items())))
+    return [f"{m.type}/{m.id}" for m in result.matches]
+
+
+def test_if_none_exist_match_moves_prepared_references_and_index_rows(store: Store) -> None:
+    process(store, bundle("transaction", put(patient(nhs(61), id="p61"), "Patient/p61")))
+    pid = "urn:uuid:61616161-2222-3333-4444-555555555555"
+    out = process(store, bundle(
+        "transaction",
+        post(observation(pid)),
+        post(patient(nhs(61)), pid, ifNoneExist=f"identifier={NHS}|{nhs(61)}"),
+        post(observation(pid, performer=[{"reference": pid}])),
+    ))
+    first, matched, second = (e["response"] for e in out["entry"])
+    assert matched["location"] == "Patient/p61/_history/1"
+    assert read(store, first["location"])["subject"]["reference"] == "Patient/p61"
+    assert read(store, second["location"])["performer"][0]["reference"] == "Patient/p61"
+    # the index follows the stored JSON, not the id provisionally minted before the lock
+    assert len(found(store, "Observation", subject="Patient/p61")) == 2
+    assert len(found(store, "Observation", performer="Patient/p61")) == 1
+    assert store.count("Patient") == 1
+
+
+def test_if_none_exist_without_match_keeps_the_prepared_id(store: Store) -> None:
+    pid = "urn:uuid:62626262-2222-3333-4444-555555555555"
+    out = process(store, bundle(
+        "transaction",
+        post(patient(nhs(62)), pid, ifNoneExist=f"identifier={NHS}|{nhs(62)}"),
+        post(observation(pid)),
+    ))
+    pat = "/".join(out["entry"][0]["response"]["location"].split("/")[:2])
+    assert out["entry"][0]["response"]["status"] == "201 Created"
+    assert found(store, "Observation", subject=pat) == ["/".join(out["entry"][1]["response"]["location"].split("/")[:2])]
+
+
+def test_conditional_put_match_moves_references_of_prepared_entries(store: Store) -> None:
+    process(store, bundle("transaction", put(patient(nhs(63), id="p63"), "Patient/p63")))
+    pid = "urn:uuid:63636363-2222-3333-4444-555555555555"
+    out = process(store, bundle(
+        "transaction",
+        {"fullUrl": pid, "resource": patient(nhs(63), gender="female"),
+         "request": {"method": "PUT", "url": f"Patient?identifier={NHS}|{nhs(63)}"}},
+        post(observation(pid)),
+    ))
+    assert out["entry"][0]["response"]["location"] == "Patient/p63/_history/2"
+    assert read(store, out["entry"][1]["response"]["location"])["subject"]["reference"] == "Patient/p63"
+    assert len(found(store, "Observation", subject="Patient/p63")) == 1
+
+
+def test_invalid_resource_whose_if_none_exist_matches_is_not_written_nor_refused(store: Store) -> None:
+    process(store, bundle("transaction", put(patient(nhs(64), id="p64"), "Patient/p64")))
+    invalid = patient(nhs(64), bogusElement=True)
+    out = process(store, bundle(
+        "transaction", post(invalid, "urn:uuid:p64", ifNoneExist=f"identifier={NHS}|{nhs(64)}")))
+    assert out["entry"][0]["response"]["status"] == "200 OK"
+    assert "bogusElement" not in read(store, "Patient/p64")
+
+
+def test_failures_keep_the_transaction_order(store: Store) -> None:
+    """A DELETE runs first, so its 412 is the answer even though a later entry is invalid too
+    (the invalid entry was found before the lock; its error waits for its turn)."""
+    process(store, bundle("transaction", put(patient(id="d1"), "Patient/d1")))
+    with pytest.raises(FhirError) as err:
+        process(store, bundle(
+            "transaction",
+            post({"resourceType": "Patient", "bogusElement": 1}),
+            {"request": {"method": "DELETE", "url": "Patient/d1", "ifMatch": 'W/"7"'}},
+        ))
+    assert err.value.status == 412
+    with pytest.raises(FhirError) as err:
+        process(store, bundle("transaction", post({"resourceType": "Patient", "bogusElement": 1})))
+    assert err.value.status == 400
+    assert any(e.startswith("Bundle.entry[0].resource") for i in err.value.issues for e in i.expression)
+    assert store.count("Patient") == 1
+
+
+def test_stored_json_carries_server_meta_first_and_keeps_the_clients_meta(store: Store) -> None:
+    tagged: dict[str, Any] = patient(
+        nhs(65), id="p65",
+        meta={"versionId": "99", "lastUpdated": "2000-01-01T00:00:00Z",
+              "tag": [{"system": "http://example.org/tags", "code": "t1"}]},
+    )
+    process(store, bundle("transaction", put(tagged, "Patient/p65")))
+    stored = store.read("Patient", "p65")
+    assert stored.content is not None
+    body = orjson.loads(stored.content)
+    if store.dialect == "sqlite":  # JSONB keeps its own key order
+        assert list(body)[:3] == ["resourceType", "id", "meta"]
+    assert body["meta"]["versionId"] == "1" and body["meta"]["lastUpdated"] == stored.last_updated
+    assert body["meta"]["tag"] == [{"system": "http://example.org/tags", "code": "t1"}]
+    assert body["identifier"] == [{"system": NHS, "value": nhs(65)}]
+    assert found(store, "Patient", _tag="http://example.org/tags|t1") == ["Patient/p65"]
+    process(store, bundle("transaction", put({**tagged, "gender": "male"}, "Patient/p65")))
+    assert orjson.loads(store.read("Patient", "p65").content or b"{}")["meta"]["versionId"] == "2"
+
+
+def test_batch_entries_are_prepared_one_by_one(store: Store) -> None:
+    process(store, bundle("transaction", put(patient(nhs(66), id="p66"), "Patient/p66")))
+    out = process(store, bundle(
+        "batch",
+        post(patient(nhs(66)), "urn:uuid:p66", ifNoneExist=f"identifier={NHS}|{nhs(66)}"),
+        post(observation("urn:uuid:p66")),  # batch entries do not see each other's fullUrls
+        post(observation("Patient/p66")),
+    ))
+    statuses = [e["response"]["status"] for e in out["entry"]]
+    assert statuses[0] == "200 OK" and statuses[1].startswith("400") and statuses[2] == "201 Created"
+    assert found(store, "Observation", subject="Patient/p66") == [
+        "/".join(out["entry"][2]["response"]["location"].split("/")[:2])]
+    assert store.count("Patient") == 1
+
+
+def test_index_rows_written_are_those_the_stored_json_yields(store: Store) -> None:
+    """Rows extracted before the lock, from the resource as sent, equal the rows the stored JSON
+    (with its server meta and final references) yields: search sees what is stored."""
+    from gpbridge.demo.population import generate_population
+    from gpbridge.store.index_rows import INDEX_TABLES
+
+    for b in generate_population(2, seed=11):
+        process(store, b)
+    builder = store.index_builder  # type: ignore[attr-defined]
+    with store._read_cursor() as cur:  # type: ignore[attr-defined]  # noqa: SLF001
+        cur.execute("SELECT r.rid, r.type, h.content FROM resource r "
+                    "JOIN history h ON h.rid = r.rid AND h.version = r.version")
+        stored = cur.fetchall()
+        assert len(stored) > 50
+        for rid, type_, content in stored:
+            resource = content if isinstance(content, dict) else orjson.loads(content)
+            expected = builder.rows(type_, resource)
+            for (table, cols), rows in zip(INDEX_TABLES, expected, strict=True):
+                cur.execute(store.dialect_obj.sql(  # type: ignore[attr-defined]
+                    f"SELECT {','.join(cols[1:])} FROM {table} WHERE rid = ?"), (rid,))
+                assert sorted(map(tuple, cur.fetchall()), key=repr) == sorted(rows, key=repr), (type_, table)
