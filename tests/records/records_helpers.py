@@ -41,11 +41,14 @@ ALL_SECTIONS: tuple[dict[str, Any], ...] = (
 
 
 def lists_by_code(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        e["resource"]["code"]["coding"][0]["code"]: e["resource"]
-        for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "List"
-    }
+    """Each section's List by its code: the first List with the code (secondary Lists, which share
+    their area's code, come after the primary ones; consultation structure Lists have codes of their own)."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in bundle["entry"]:
+        resource = e["resource"]
+        if resource["resourceType"] == "List" and "encounter" not in resource:
+            out.setdefault(resource["code"]["coding"][0]["code"], resource)
+    return out
 
 
 def resources(bundle: dict[str, Any], type_: str) -> list[dict[str, Any]]:

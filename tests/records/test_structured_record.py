@@ -118,9 +118,9 @@ def test_unknown_parameters_are_accepted_with_a_warning(demo_store: Store) -> No
         (gpc_body(DEMO_NHS, {"name": "includeMedication"}, {"name": "includeMedication"}), 422, "INVALID_PARAMETER"),
         (gpc_body(DEMO_NHS, {"name": "includeAllergies", "part": [
             part("includeResolvedAllergies", valueString="yes")]}), 422, "INVALID_PARAMETER"),
-        (gpc_body(DEMO_NHS, {"name": "includeConsultations", "part": [
+        (gpc_body(DEMO_NHS, {"name": "includeConsultations", "part": [  # the specification's error table
             part("includeNumberOfMostRecent", valuePositiveInt=3),
-            part("consultationSearchPeriod", valuePeriod={"start": "2020-01-01"})]}), 422, "INVALID_PARAMETER"),
+            part("consultationSearchPeriod", valuePeriod={"start": "2020-01-01"})]}), 422, "INVALID_RESOURCE"),
         (gpc_body(DEMO_NHS, {"name": "includeMedication", "part": [
             part("medicationSearchFromDate", valueDate="2999-01-01")]}), 422, "INVALID_PARAMETER"),
         (gpc_body(DEMO_NHS, {"name": "includeInvestigations", "part": [

@@ -31,6 +31,7 @@ CLINICAL_TYPES: dict[str, str] = {
     "Consent": "patient",
     "Flag": "patient",
     "Provenance": "patient",
+    "List": "patient",  # a source's consultation structure (consultation, topic and category Lists)
 }
 _MAX = 100_000
 

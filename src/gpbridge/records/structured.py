@@ -19,11 +19,12 @@ import orjson
 
 from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
-from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, gpc_error
+from gpbridge.records.gpc_codes import LINKED_TITLES, RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
-from gpbridge.records.lists import UKCORE, section_list, with_profile
+from gpbridge.records.lists import UKCORE, add_warning, make_list, section_list, with_profile
 from gpbridge.records.patient_record import PatientRecord, find_patients, load_record, read_resource
-from gpbridge.records.sections import Section, is_confidential, select
+from gpbridge.records.section_model import Section, is_confidential
+from gpbridge.records.sections import select
 from gpbridge.search.parse import parse_search
 from gpbridge.store.base import Store
 
@@ -32,17 +33,23 @@ SECTION_ORDER = (
     "allergies", "medications", "consultations", "problems", "immunisations",
     "uncategorised", "investigations", "referrals", "diary",
 )
+# Consultations and problems bring whatever is linked to them: every kind of entry
+_LINKABLE = ("AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Encounter", "Condition",
+             "Immunization", "Observation", "DiagnosticReport", "ServiceRequest")
 _TYPES_FOR = {
     "allergies": ("AllergyIntolerance",),
     "medications": ("MedicationStatement", "MedicationRequest"),
-    "consultations": ("Encounter",),
-    "problems": ("Condition",),
-    "immunisations": ("Immunization",),
+    "consultations": (*_LINKABLE, "List"),
+    "problems": _LINKABLE,
+    "immunisations": ("Immunization", "Observation"),
     "uncategorised": ("Observation", "DiagnosticReport"),
     "investigations": ("DiagnosticReport", "Observation"),
     "referrals": ("ServiceRequest",),
     "diary": ("ServiceRequest",),
 }
+# the clinical areas of secondary Lists, in GP Connect's section order
+_AREA_ORDER = ("allergies", "resolved-allergies", "medications", "consultations", "problems", "immunisations",
+               "uncategorised", "investigations", "referrals", "diary")
 
 
 def structured_record(
@@ -106,14 +113,17 @@ def assemble(
         if key not in request.sections:
             continue
         for section in select(record, key, request.sections[key]):
-            if in_transit:
-                section.warnings.add("data-in-transit")
-            lists.append(section_list(section, record.reference, stamp, _list_id(record, section)))
-            for resource in (*section.entries, *section.related):
+            lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
+            lists.extend(section.structure)
+            lists.extend(_secondary_lists(record, section, stamp))
+            for resource in (*section.entries, *section.related, *(r for rs in section.linked.values() for r in rs)):
                 clinical.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
             for reference in sorted(section.references - clinical.keys()):
                 if (found := read_resource(store, reference)) is not None:
                     clinical[reference] = found
+    if in_transit:
+        for listing in lists:
+            add_warning(listing, "data-in-transit")
     entries.extend(lists)
     entries.extend(with_profile(r) for r in clinical.values())
     if request.warnings:
@@ -157,9 +167,25 @@ def _in_transit(patient: dict[str, Any]) -> bool:
     )
 
 
-def _list_id(record: PatientRecord, section: Section) -> str:
+def _secondary_lists(record: PatientRecord, section: Section, stamp: str) -> list[dict[str, Any]]:
+    """GP Connect's secondary Lists: per clinical area, the entries linked to the section's entries."""
+    out = []
+    for area in _AREA_ORDER:
+        items = section.linked.get(area, [])
+        warnings = section.linked_warnings.get(area, set())
+        if not items and not warnings:
+            continue
+        code, display, title = SECTION_LISTS[area]
+        out.append(make_list(
+            (code, display), LINKED_TITLES[section.key].format(title=title), record.reference, stamp,
+            _list_id(record, f"{section.key}/{area}"), [f"{r['resourceType']}/{r['id']}" for r in items], warnings,
+        ))
+    return out
+
+
+def _list_id(record: PatientRecord, key: str) -> str:
     # Stable per patient and section, so a consumer can tell a repeat request's Lists apart
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{record.reference}/List/{section.key}"))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{record.reference}/List/{key}"))
 
 
 def _entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -1,0 +1,293 @@
+"""The consultations section: each Encounter with the Lists that carry its structure.
+
+GP Connect 1.6 returns a consultation as its Encounter plus a ``Consultation`` List whose entries
+are ``Topic (EHR)`` Lists (one per problem discussed, linked to it by
+``Extension-UKCore-RelatedProblemHeader``; one untitled topic for the rest), each holding
+``Category (EHR)`` Lists (the GP system's headings: History, Examination, Plan ...) or, when there
+are no headings, the items themselves. Every item and problem those Lists reference is in the
+Bundle, and is listed again per clinical area in the secondary Lists "... related to consultations".
+
+Where a source sent the structure (a stored consultation List, as the GP2GP adapter writes, with
+any topic and category Lists it references) it is kept. Otherwise it is derived: an entry belongs
+to the consultation its ``encounter`` (``context``) names, to the problem that links it (or the
+problem the consultation was about) and to the heading its kind of entry is recorded under.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpbridge.records.dates import clinical_date
+from gpbridge.records.gpc_codes import CATEGORY, CONSULTATION, SECTION_LISTS, TOPIC
+from gpbridge.records.gpc_params import EVERYTHING, Window
+from gpbridge.records.links import (
+    RELATED_PROBLEM_HEADER,
+    categories,
+    encounter_of,
+    encounter_problems,
+    first_code,
+    index_of,
+    is_problem,
+    key_of,
+    medication_story,
+    problem_links,
+    statements_by_plan,
+)
+from gpbridge.records.lists import make_list
+from gpbridge.records.patient_record import PatientRecord
+from gpbridge.records.section_model import UNFILED, Section, is_confidential, visible
+
+# Headings, in the order a consultation is written up
+HEADINGS = ("History", "Examination", "Social", "Test results", "Immunisations", "Plan")
+_HEADING_OF_TYPE = {
+    "Condition": "History", "AllergyIntolerance": "History", "DiagnosticReport": "Test results",
+    "Immunization": "Immunisations", "MedicationStatement": "Plan", "MedicationRequest": "Plan",
+    "ServiceRequest": "Plan",
+}
+
+
+@dataclass(slots=True)
+class Topic:
+    problem: dict[str, Any] | None
+    title: str | None
+    # heading (None: items straight in the topic) -> items
+    headings: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
+    warnings: set[str] = field(default_factory=set)
+
+    def add(self, heading: str | None, item: dict[str, Any]) -> None:
+        self.headings.setdefault(heading, []).append(item)
+
+
+def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Section:
+    section = Section("consultations")
+    window: Window = options.get("period", EVERYTHING)
+    encounters = [e for e in visible(section, record.of("Encounter")) if _in_window(window, e)]
+    encounters.sort(key=lambda e: clinical_date(e) or "", reverse=True)
+    if "most_recent" in options:
+        encounters = encounters[: options["most_recent"]]
+    section.entries = encounters
+    if not encounters:
+        return section
+    index = index_of(record)
+    plans = statements_by_plan(record)
+    links = _problem_of_item(record)
+    content = _content_by_encounter(record)
+    stored = _stored_lists(record)
+    for encounter in encounters:
+        reference = key_of(encounter)
+        topics, withheld = _topics(encounter, stored.get(reference), content.get(reference, []), index, links)
+        if withheld:
+            section.warnings |= withheld
+        section.structure.extend(_structure_lists(record.reference, encounter, topics, withheld))
+        for topic in topics:
+            if topic.problem is not None:
+                section.link("problems", topic.problem)
+            for items in topic.headings.values():
+                for item in items:
+                    for resource in (item, *medication_story(item, index, plans)):
+                        section.link_entry(resource)
+    return section
+
+
+def _in_window(window: Window, encounter: dict[str, Any]) -> bool:
+    """GP Connect: starts on or after the period's start and ends on or before its end."""
+    period = encounter.get("period") or {}
+    start, end = period.get("start"), period.get("end") or period.get("start")
+    return Window(window.start, None).holds(start) and Window(None, window.end).holds(end)
+
+
+def _problem_of_item(record: PatientRecord) -> dict[str, dict[str, Any]]:
+    """Item reference -> the (visible) problem that links it; the first problem wins."""
+    out: dict[str, dict[str, Any]] = {}
+    for condition in record.of("Condition"):
+        if is_problem(condition) and not is_confidential(condition):
+            for ref in problem_links(condition):
+                out.setdefault(ref, condition)
+    return out
+
+
+def _content_by_encounter(record: PatientRecord) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for resource in record.all():
+        if (encounter := encounter_of(resource)) is not None and not is_problem(resource):
+            out.setdefault(encounter, []).append(resource)
+    return out
+
+
+def _stored_lists(record: PatientRecord) -> dict[str, dict[str, Any]]:
+    """Encounter reference -> the consultation List a source sent for it."""
+    out: dict[str, dict[str, Any]] = {}
+    for listing in record.of("List"):
+        encounter = (listing.get("encounter") or {}).get("reference")
+        if isinstance(encounter, str) and first_code(listing.get("code")) == CONSULTATION[0]:
+            out.setdefault(encounter, listing)
+    return out
+
+
+def _topics(
+    encounter: dict[str, Any],
+    stored: dict[str, Any] | None,
+    content: list[dict[str, Any]],
+    index: dict[str, dict[str, Any]],
+    links: dict[str, dict[str, Any]],
+) -> tuple[list[Topic], set[str]]:
+    """The consultation's topics, and the warnings for what was withheld from them."""
+    withheld: set[str] = set()
+    topics: dict[str | None, Topic] = {}
+    placed: set[str] = set()
+
+    def admit(item: dict[str, Any]) -> bool:
+        key = key_of(item)
+        if key in placed:
+            return False
+        placed.add(key)
+        if is_confidential(item):
+            withheld.add("confidential-items")
+            return False
+        if item.get("resourceType") == "DiagnosticReport" and item.get("status") in UNFILED:
+            withheld.add("data-awaiting-filing")
+            return False
+        return True
+
+    loose: list[dict[str, Any]] = []
+    for entry in (stored or {}).get("entry") or ():
+        found = index.get((entry.get("item") or {}).get("reference", ""))
+        if found is None:
+            continue
+        if found.get("resourceType") == "List" and first_code(found.get("code")) == TOPIC[0]:
+            _stored_topic(found, index, topics, admit)
+        elif found.get("resourceType") != "List":
+            loose.append(found)
+    reasons = [index[r] for r in encounter_problems(encounter) if r in index and not is_confidential(index[r])]
+    for item in sorted([*loose, *content], key=_recorded_order):
+        if not admit(item):
+            continue
+        problem = links.get(key_of(item)) or (reasons[0] if reasons else None)
+        key = key_of(problem) if problem is not None else None
+        if key not in topics:
+            topics[key] = Topic(problem, _display(problem) if problem is not None else None)
+        topics[key].add(heading_of(item), item)
+    for reason in reasons:  # a problem the consultation was about, with nothing recorded under it
+        topics.setdefault(key_of(reason), Topic(reason, _display(reason)))
+    ordered = sorted(topics.values(), key=lambda t: t.problem is None)  # problem topics first
+    return ordered, withheld
+
+
+def _stored_topic(topic_list: dict[str, Any], index: dict[str, dict[str, Any]],
+                  topics: dict[str | None, Topic], admit: Any) -> None:
+    problem_ref = _related_problem(topic_list)
+    problem = index.get(problem_ref) if problem_ref else None
+    if problem is not None and is_confidential(problem):
+        problem = None
+    topic = Topic(problem, topic_list.get("title") or (_display(problem) if problem else None))
+    topics[f"List/{topic_list['id']}"] = topic
+    for entry in topic_list.get("entry") or ():
+        found = index.get((entry.get("item") or {}).get("reference", ""))
+        if found is None:
+            continue
+        if found.get("resourceType") == "List" and first_code(found.get("code")) == CATEGORY[0]:
+            for sub in found.get("entry") or ():
+                item = index.get((sub.get("item") or {}).get("reference", ""))
+                if item is not None and item.get("resourceType") != "List" and admit(item):
+                    topic.add(found.get("title") or heading_of(item), item)
+        elif found.get("resourceType") != "List" and admit(found):
+            topic.add(None, found)
+
+
+def _related_problem(listing: dict[str, Any]) -> str | None:
+    for ext in listing.get("extension") or ():
+        if ext.get("url") != RELATED_PROBLEM_HEADER:
+            continue
+        for sub in ext.get("extension") or ():
+            if sub.get("url") == "target":
+                return (sub.get("valueReference") or {}).get("reference")
+    return None
+
+
+def _recorded_order(item: dict[str, Any]) -> tuple[str, str]:
+    return clinical_date(item) or "", key_of(item)
+
+
+def heading_of(item: dict[str, Any]) -> str:
+    """The heading an entry is written under in a GP consultation."""
+    if item.get("resourceType") == "Observation":
+        kinds = categories(item)
+        if kinds & {"vital-signs", "exam"}:
+            return "Examination"
+        if "social-history" in kinds:
+            return "Social"
+        if "laboratory" in kinds:
+            return "Test results"
+        return "History"
+    return _HEADING_OF_TYPE.get(str(item.get("resourceType")), "History")
+
+
+def _display(resource: dict[str, Any]) -> str | None:
+    code = resource.get("code") or {}
+    if code.get("text"):
+        return str(code["text"])
+    for coding in code.get("coding") or ():
+        if coding.get("display"):
+            return str(coding["display"])
+    return None
+
+
+def _structure_lists(
+    patient: str, encounter: dict[str, Any], topics: list[Topic], withheld: set[str]
+) -> list[dict[str, Any]]:
+    """The consultation List, then each topic List followed by its category Lists."""
+    reference = key_of(encounter)
+    when = (encounter.get("period") or {}).get("start")
+    out: list[dict[str, Any]] = []
+    topic_refs: list[str] = []
+    for number, topic in enumerate(topics, start=1):
+        topic_id = _list_id(patient, reference, str(number))
+        topic_refs.append(f"List/{topic_id}")
+        children: list[str] = []
+        category_lists = []
+        for heading in sorted(topic.headings, key=_heading_rank):
+            items = [key_of(i) for i in topic.headings[heading]]
+            if heading is None:
+                children.extend(items)
+                continue
+            category_id = _list_id(patient, reference, f"{number}/{heading}")
+            children.append(f"List/{category_id}")
+            category_lists.append(make_list(CATEGORY, heading, patient, when, category_id, items,
+                                            encounter=reference, ordered_by="system"))
+        extension = None
+        if topic.problem is not None:
+            extension = [{"url": RELATED_PROBLEM_HEADER, "extension": [
+                {"url": "type", "valueCode": "parent"},
+                {"url": "target", "valueReference": {"reference": key_of(topic.problem)}}]}]
+        out.append(make_list(TOPIC, topic.title, patient, when, topic_id, children, encounter=reference,
+                             extension=extension, ordered_by="system"))
+        out.extend(category_lists)
+    consultation = make_list(CONSULTATION, _consultation_title(encounter), patient, when,
+                             _list_id(patient, reference, ""), topic_refs, withheld, encounter=reference,
+                             ordered_by="system")
+    return [consultation, *out]
+
+
+def _heading_rank(heading: str | None) -> int:
+    return HEADINGS.index(heading) if heading in HEADINGS else len(HEADINGS)
+
+
+def _consultation_title(encounter: dict[str, Any]) -> str:
+    for kind in encounter.get("type") or ():
+        if kind.get("text"):
+            return str(kind["text"])
+        for coding in kind.get("coding") or ():
+            if coding.get("display"):
+                return str(coding["display"])
+    return CONSULTATION[1]
+
+
+def _list_id(patient: str, encounter: str, path: str) -> str:
+    # Stable per patient, consultation and place in it, so a repeat request names the same Lists
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{patient}/{encounter}/consultation/{path}"))
+
+
+def linked_title(area: str, linked_to: str) -> str:
+    return f"{SECTION_LISTS[area][2]} related to {linked_to}"
