@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpbridge.records.dates import clinical_date
-from gpbridge.records.gpc_codes import CATEGORY, CONSULTATION, SECTION_LISTS, TOPIC
+from gpbridge.records.gpc_codes import CATEGORY, CONSULTATION, TOPIC
 from gpbridge.records.gpc_params import EVERYTHING, Window
 from gpbridge.records.links import (
+    CONTENT_TYPES,
     RELATED_PROBLEM_HEADER,
-    categories,
+    area_of,
     encounter_of,
     encounter_problems,
     first_code,
@@ -47,17 +48,21 @@ _HEADING_OF_TYPE = {
     "ServiceRequest": "Plan",
 }
 
+# Observation category -> heading (others are history)
+_HEADING_OF_CATEGORY = {"vital-signs": "Examination", "exam": "Examination", "social-history": "Social",
+                        "laboratory": "Test results"}
+_MEDICATION_TYPES = frozenset({"MedicationStatement", "MedicationRequest"})
+
 
 @dataclass(slots=True)
 class Topic:
     problem: dict[str, Any] | None
     title: str | None
-    # heading (None: items straight in the topic) -> items
-    headings: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
-    warnings: set[str] = field(default_factory=set)
+    # heading (None: items straight in the topic) -> (``Type/id``, item)
+    headings: dict[str | None, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
-    def add(self, heading: str | None, item: dict[str, Any]) -> None:
-        self.headings.setdefault(heading, []).append(item)
+    def add(self, heading: str | None, key: str, item: dict[str, Any]) -> None:
+        self.headings.setdefault(heading, []).append((key, item))
 
 
 def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Section:
@@ -85,9 +90,11 @@ def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Sect
             if topic.problem is not None:
                 section.link("problems", topic.problem)
             for items in topic.headings.values():
-                for item in items:
-                    for resource in (item, *medication_story(item, index, plans)):
-                        section.link_entry(resource)
+                for key, item in items:  # admitted by _topics: visible already
+                    section.linked.setdefault(area_of(item) or "uncategorised", {}).setdefault(key, item)
+                    if item["resourceType"] in _MEDICATION_TYPES:
+                        for resource in medication_story(item, index, plans):
+                            section.link_entry(resource)
     return section
 
 
@@ -109,10 +116,12 @@ def _problem_of_item(record: PatientRecord) -> dict[str, dict[str, Any]]:
 
 
 def _content_by_encounter(record: PatientRecord) -> dict[str, list[dict[str, Any]]]:
+    """Encounter reference -> the entries recorded in it (problems excepted: they head topics)."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for resource in record.all():
-        if (encounter := encounter_of(resource)) is not None and not is_problem(resource):
-            out.setdefault(encounter, []).append(resource)
+    for type_ in CONTENT_TYPES:
+        for resource in record.of(type_):
+            if (encounter := encounter_of(resource)) is not None and not is_problem(resource):
+                out.setdefault(encounter, []).append(resource)
     return out
 
 
@@ -138,15 +147,14 @@ def _topics(
     topics: dict[str | None, Topic] = {}
     placed: set[str] = set()
 
-    def admit(item: dict[str, Any]) -> bool:
-        key = key_of(item)
+    def admit(key: str, item: dict[str, Any]) -> bool:
         if key in placed:
             return False
         placed.add(key)
         if is_confidential(item):
             withheld.add("confidential-items")
             return False
-        if item.get("resourceType") == "DiagnosticReport" and item.get("status") in UNFILED:
+        if item["resourceType"] == "DiagnosticReport" and item.get("status") in UNFILED:
             withheld.add("data-awaiting-filing")
             return False
         return True
@@ -161,14 +169,16 @@ def _topics(
         elif found.get("resourceType") != "List":
             loose.append(found)
     reasons = [index[r] for r in encounter_problems(encounter) if r in index and not is_confidential(index[r])]
+    reason = reasons[0] if reasons else None
     for item in sorted([*loose, *content], key=_recorded_order):
-        if not admit(item):
+        key = f"{item['resourceType']}/{item['id']}"
+        if not admit(key, item):
             continue
-        problem = links.get(key_of(item)) or (reasons[0] if reasons else None)
-        key = key_of(problem) if problem is not None else None
-        if key not in topics:
-            topics[key] = Topic(problem, _display(problem) if problem is not None else None)
-        topics[key].add(heading_of(item), item)
+        problem = links.get(key) or reason
+        topic_key = key_of(problem) if problem is not None else None
+        if (topic := topics.get(topic_key)) is None:
+            topic = topics[topic_key] = Topic(problem, _display(problem) if problem is not None else None)
+        topic.add(heading_of(item), key, item)
     for reason in reasons:  # a problem the consultation was about, with nothing recorded under it
         topics.setdefault(key_of(reason), Topic(reason, _display(reason)))
     ordered = sorted(topics.values(), key=lambda t: t.problem is None)  # problem topics first
@@ -184,16 +194,16 @@ def _stored_topic(topic_list: dict[str, Any], index: dict[str, dict[str, Any]],
     topic = Topic(problem, topic_list.get("title") or (_display(problem) if problem else None))
     topics[f"List/{topic_list['id']}"] = topic
     for entry in topic_list.get("entry") or ():
-        found = index.get((entry.get("item") or {}).get("reference", ""))
+        found = index.get(ref := (entry.get("item") or {}).get("reference", ""))
         if found is None:
             continue
         if found.get("resourceType") == "List" and first_code(found.get("code")) == CATEGORY[0]:
             for sub in found.get("entry") or ():
-                item = index.get((sub.get("item") or {}).get("reference", ""))
-                if item is not None and item.get("resourceType") != "List" and admit(item):
-                    topic.add(found.get("title") or heading_of(item), item)
-        elif found.get("resourceType") != "List" and admit(found):
-            topic.add(None, found)
+                item = index.get(ref := (sub.get("item") or {}).get("reference", ""))
+                if item is not None and item.get("resourceType") != "List" and admit(ref, item):
+                    topic.add(found.get("title") or heading_of(item), ref, item)
+        elif found.get("resourceType") != "List" and admit(ref, found):
+            topic.add(None, ref, found)
 
 
 def _related_problem(listing: dict[str, Any]) -> str | None:
@@ -213,13 +223,10 @@ def _recorded_order(item: dict[str, Any]) -> tuple[str, str]:
 def heading_of(item: dict[str, Any]) -> str:
     """The heading an entry is written under in a GP consultation."""
     if item.get("resourceType") == "Observation":
-        kinds = categories(item)
-        if kinds & {"vital-signs", "exam"}:
-            return "Examination"
-        if "social-history" in kinds:
-            return "Social"
-        if "laboratory" in kinds:
-            return "Test results"
+        for concept in item.get("category") or ():
+            for coding in concept.get("coding") or ():
+                if (heading := _HEADING_OF_CATEGORY.get(coding.get("code"))) is not None:
+                    return heading
         return "History"
     return _HEADING_OF_TYPE.get(str(item.get("resourceType")), "History")
 
@@ -248,11 +255,11 @@ def _structure_lists(
         children: list[str] = []
         category_lists = []
         for heading in sorted(topic.headings, key=_heading_rank):
-            items = [key_of(i) for i in topic.headings[heading]]
+            items = [key for key, _ in topic.headings[heading]]
             if heading is None:
                 children.extend(items)
                 continue
-            category_id = _list_id(patient, reference, f"{number}/{heading}")
+            category_id = _list_id(patient, reference, f"{number}-{_heading_rank(heading)}")
             children.append(f"List/{category_id}")
             category_lists.append(make_list(CATEGORY, heading, patient, when, category_id, items,
                                             encounter=reference, ordered_by="system"))
@@ -285,9 +292,9 @@ def _consultation_title(encounter: dict[str, Any]) -> str:
 
 
 def _list_id(patient: str, encounter: str, path: str) -> str:
-    # Stable per patient, consultation and place in it, so a repeat request names the same Lists
+    """Stable per consultation and place in it, so a repeat request names the same Lists: the
+    Encounter's id and the path, or (when that would not fit a FHIR id) a name-based UUID."""
+    id_ = f"{encounter.partition('/')[2]}-c{path}"
+    if len(id_) <= 64:
+        return id_
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{patient}/{encounter}/consultation/{path}"))
-
-
-def linked_title(area: str, linked_to: str) -> str:
-    return f"{SECTION_LISTS[area][2]} related to {linked_to}"

@@ -20,7 +20,7 @@ RELATED_CLINICAL_CONTENT = UKCORE_EXTENSION + "RelatedClinicalContent"
 RELATED_PROBLEM_HEADER = UKCORE_EXTENSION + "RelatedProblemHeader"
 _LINKS = (ACTUAL_PROBLEM, RELATED_CLINICAL_CONTENT)
 # Types that are part of a consultation's content (not the consultation, its lists or its metadata)
-_CONTENT_TYPES = frozenset({
+CONTENT_TYPES = frozenset({
     "AllergyIntolerance", "Condition", "MedicationStatement", "MedicationRequest", "Immunization",
     "Observation", "DiagnosticReport", "ServiceRequest",
 })
@@ -37,13 +37,22 @@ def categories(resource: dict[str, Any]) -> set[str]:
     return {str(c.get("code")) for cat in resource.get("category") or () for c in cat.get("coding") or ()}
 
 
+def has_category(resource: dict[str, Any], code: str) -> bool:
+    """Whether any ``category`` coding has ``code`` (without building the set: a hot path)."""
+    for concept in resource.get("category") or ():
+        for coding in concept.get("coding") or ():
+            if coding.get("code") == code:
+                return True
+    return False
+
+
 def group_of(resource: dict[str, Any]) -> str | None:
     """The GP Connect section an entry is shown under (None: not shown in a section)."""
     type_ = resource.get("resourceType")
     if type_ == "Condition":
-        return "problems" if "problem-list-item" in categories(resource) else "uncategorised"
+        return "problems" if has_category(resource, "problem-list-item") else "uncategorised"
     if type_ == "Observation":
-        return "investigations" if "laboratory" in categories(resource) else "uncategorised"
+        return "investigations" if has_category(resource, "laboratory") else "uncategorised"
     if type_ == "ServiceRequest":
         return "diary" if resource.get("intent") == "plan" else "referrals"
     return _GROUP_OF_TYPE.get(str(type_))
@@ -105,7 +114,7 @@ def drop_links(condition: dict[str, Any], withheld: set[str]) -> None:
 
 def encounter_of(resource: dict[str, Any]) -> str | None:
     """The consultation (``Encounter/id``) an entry was recorded in, if it says."""
-    if resource.get("resourceType") not in _CONTENT_TYPES:
+    if resource.get("resourceType") not in CONTENT_TYPES:
         return None
     ref = (resource.get("encounter") or resource.get("context") or {}).get("reference")
     return ref if isinstance(ref, str) and ref.startswith("Encounter/") else None

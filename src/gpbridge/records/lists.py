@@ -70,14 +70,13 @@ def make_list(
     extension: list[dict[str, Any]] | None = None,
     ordered_by: str = "event-date",
 ) -> dict[str, Any]:
-    """A UK Core List as GP Connect shapes it: snapshot, coded, with warnings, or empty and saying so."""
-    out: dict[str, Any] = {
-        "resourceType": "List",
-        "id": list_id,
-        "meta": {"profile": [UKCORE + "List"]},
-        "status": "current",
-        "mode": "snapshot",
-    }
+    """A UK Core List as GP Connect shapes it: snapshot, coded, with warnings, or empty and saying so.
+    Built key by key in FHIR's element order; hundreds are built per record, so it stays lean."""
+    out: dict[str, Any] = {"resourceType": "List", "id": list_id, "meta": {"profile": [_LIST_PROFILE]}}
+    if extension or warnings:
+        out["extension"] = [*(extension or ()), *(_WARNING_EXTENSIONS[w] for w in sorted(warnings))]
+    out["status"] = "current"
+    out["mode"] = "snapshot"
     if title:
         out["title"] = title
     out["code"] = {"coding": [{"system": SNOMED, "code": code[0], "display": code[1]}]}
@@ -87,20 +86,11 @@ def make_list(
     if date:
         out["date"] = date
     out["orderedBy"] = _ORDERED_BY[ordered_by]
-    extensions = list(extension or ())
-    extensions += [
-        {"url": LIST_WARNING_URL, "valueCodeableConcept": {"coding": [
-            {"system": LIST_WARNING_SYSTEM, "code": w, "display": WARNINGS[w]}]}}
-        for w in sorted(warnings)
-    ]
-    if extensions:
-        out["extension"] = extensions
-    notes = [{"text": WARNING_NOTES[w]} for w in sorted(warnings)]
+    notes = [{"text": WARNING_NOTES[w]} for w in sorted(warnings)] if warnings else []
     if items:
         out["entry"] = [{"item": {"reference": ref}} for ref in items]
     else:
-        out["emptyReason"] = {"coding": [
-            {"system": LIST_EMPTY_SYSTEM, "code": "no-content-recorded", "display": "No Content Recorded"}]}
+        out["emptyReason"] = _NO_CONTENT
         notes.append({"text": "Information not available"})
     if notes:
         out["note"] = notes
@@ -109,9 +99,18 @@ def make_list(
 
 def add_warning(listing: dict[str, Any], warning: str) -> None:
     """Add a warning code (and its note) to a built List, once."""
-    extension = {"url": LIST_WARNING_URL, "valueCodeableConcept": {"coding": [
-        {"system": LIST_WARNING_SYSTEM, "code": warning, "display": WARNINGS[warning]}]}}
+    extension = _WARNING_EXTENSIONS[warning]
     if extension in listing.get("extension", ()):
         return
     listing.setdefault("extension", []).append(extension)
     listing.setdefault("note", []).insert(0, {"text": WARNING_NOTES[warning]})
+
+
+# Shared, never changed: every List that carries one refers to the same object
+_LIST_PROFILE = UKCORE + "List"
+_WARNING_EXTENSIONS = {
+    code: {"url": LIST_WARNING_URL, "valueCodeableConcept": {"coding": [
+        {"system": LIST_WARNING_SYSTEM, "code": code, "display": display}]}}
+    for code, display in WARNINGS.items()
+}
+_NO_CONTENT = {"coding": [{"system": LIST_EMPTY_SYSTEM, "code": "no-content-recorded", "display": "No Content Recorded"}]}

@@ -27,14 +27,13 @@ class Section:
     warnings: set[str] = field(default_factory=set)
     # Lists built with the section (a consultation's consultation, topic and category Lists)
     structure: list[dict[str, Any]] = field(default_factory=list)
-    # clinical area -> entries linked to this section's entries (GP Connect's secondary Lists)
-    linked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # clinical area -> ``Type/id`` -> entries linked to this section's entries (GP Connect's
+    # secondary Lists), in the order first linked
+    linked: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     linked_warnings: dict[str, set[str]] = field(default_factory=dict)
 
     def link(self, area: str, resource: dict[str, Any]) -> None:
-        items = self.linked.setdefault(area, [])
-        if all(r is not resource for r in items):
-            items.append(resource)
+        self.linked.setdefault(area, {}).setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
 
     def link_entry(self, resource: dict[str, Any]) -> bool:
         """List ``resource`` as linked (with the Medication it names), or withhold it and warn its
@@ -51,6 +50,9 @@ class Section:
 
 
 def is_confidential(resource: dict[str, Any]) -> bool:
+    meta = resource.get("meta")
+    if not meta or "security" not in meta:
+        return False  # most entries carry no labels: answer without a generator
     return any(
         s.get("system") == CONFIDENTIALITY_SYSTEM and s.get("code") in _RESTRICTED
         for s in (resource.get("meta") or {}).get("security") or ()

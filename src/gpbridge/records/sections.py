@@ -8,6 +8,7 @@ never silently dropped.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gpbridge.records.consultations import select_consultations
@@ -89,12 +90,21 @@ def is_immunisation_status(observation: dict[str, Any]) -> bool:
     """An Observation recording consent or dissent to immunisation: a known code, or a coded term
     that says so (GP systems word these many ways: "declined", "no consent", "refused")."""
     code = observation.get("code") or {}
-    codings = code.get("coding") or ()
-    if any(c.get("system") == SNOMED and c.get("code") in IMMUNISATION_STATUS_CODES for c in codings):
-        return True
-    words = " ".join([str(code.get("text") or ""), *(str(c.get("display") or "") for c in codings)]).lower()
-    return any(w in words for w in ("immunis", "immuniz", "vaccin")) and any(
-        w in words for w in ("consent", "dissent", "declin", "refus"))
+    for coding in code.get("coding") or ():
+        if coding.get("code") in IMMUNISATION_STATUS_CODES and coding.get("system") == SNOMED:
+            return True
+        if (display := coding.get("display")) and _says_immunisation_status(display):
+            return True
+    text = code.get("text")
+    return bool(text) and _says_immunisation_status(text)
+
+
+_IMMUNISATION = re.compile(r"immuni[sz]|vaccin", re.IGNORECASE)
+_CONSENT = re.compile(r"consent|dissent|declin|refus", re.IGNORECASE)
+
+
+def _says_immunisation_status(term: str) -> bool:
+    return _IMMUNISATION.search(term) is not None and _CONSENT.search(term) is not None
 
 
 def select_investigations(record: PatientRecord, options: dict[str, Any]) -> Section:

@@ -116,7 +116,7 @@ def assemble(
             lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
             lists.extend(section.structure)
             lists.extend(_secondary_lists(record, section, stamp))
-            for resource in (*section.entries, *section.related, *(r for rs in section.linked.values() for r in rs)):
+            for resource in (*section.entries, *section.related, *(r for rs in section.linked.values() for r in rs.values())):
                 clinical.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
             for reference in sorted(section.references - clinical.keys()):
                 if (found := read_resource(store, reference)) is not None:
@@ -171,14 +171,14 @@ def _secondary_lists(record: PatientRecord, section: Section, stamp: str) -> lis
     """GP Connect's secondary Lists: per clinical area, the entries linked to the section's entries."""
     out = []
     for area in _AREA_ORDER:
-        items = section.linked.get(area, [])
+        items = section.linked.get(area, {})
         warnings = section.linked_warnings.get(area, set())
         if not items and not warnings:
             continue
         code, display, title = SECTION_LISTS[area]
         out.append(make_list(
             (code, display), LINKED_TITLES[section.key].format(title=title), record.reference, stamp,
-            _list_id(record, f"{section.key}/{area}"), [f"{r['resourceType']}/{r['id']}" for r in items], warnings,
+            _list_id(record, f"{section.key}/{area}"), list(items), warnings,
         ))
     return out
 
