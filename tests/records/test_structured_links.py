@@ -225,3 +225,35 @@ def test_a_diary_date_of_today_and_permitted_combinations_are_accepted(demo_stor
         {"name": "includeImmunisations"}, {"name": "includeMedication", "part": [
             part("includePrescriptionIssues", valueBoolean=False)]}))
     assert {PROBLEMS, IMMUNISATIONS, MEDS} <= set(lists_by_code(bundle))
+
+
+def test_every_section_lists_the_problems_linked_to_its_entries(demo_store: Store, linked: str) -> None:
+    bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeMedication"},
+                                                    {"name": "includeUncategorisedData"}))
+    titles = _by_title(bundle)
+    assert _items(titles["Problems related to Medications and medical devices"]) == {"Condition/htn"}
+    assert _items(titles["Problems related to Miscellaneous record"]) == {"Condition/htn"}
+    assert "Condition/htn" in {f"Condition/{c['id']}" for c in resources(bundle, "Condition")}
+
+
+def test_medication_search_date_keeps_ongoing_repeats_and_drops_old_acutes(demo_store: Store) -> None:
+    nhs = generate_test_nhs_number(random.Random(67))
+    put(demo_store, {"resourceType": "Patient", "id": "meds-dates", "name": [{"family": "Dates"}],
+                     "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}]})
+    subject = {"reference": "Patient/meds-dates"}
+    course = "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy"
+    for name, kind, start, end in (("acute-old", "acute", "2020-01-01", None),
+                                   ("repeat-old", "continuous", "2020-01-01", None),
+                                   ("ended-old", "continuous", "2020-01-01", "2021-01-01"),
+                                   ("acute-new", "acute", "2025-01-10", None)):
+        put(demo_store, {"resourceType": "MedicationRequest", "id": f"{name}-plan", "status": "active",
+                         "intent": "plan", "subject": subject, "substitution": NO_SUBSTITUTION,
+                         "courseOfTherapyType": {"coding": [{"system": course, "code": kind}]},
+                         "medicationCodeableConcept": _code("319283006", "Amlodipine 5mg tablets")})
+        put(demo_store, {"resourceType": "MedicationStatement", "id": name, "status": "active", "subject": subject,
+                         "basedOn": [{"reference": f"MedicationRequest/{name}-plan"}],
+                         "medicationCodeableConcept": _code("319283006", "Amlodipine 5mg tablets"),
+                         "effectivePeriod": {"start": start, **({"end": end} if end else {})}})
+    bundle = structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication", "part": [
+        part("medicationSearchFromDate", valueDate="2025-01-01")]}))
+    assert _items(lists_by_code(bundle)[MEDS]) == {"MedicationStatement/repeat-old", "MedicationStatement/acute-new"}

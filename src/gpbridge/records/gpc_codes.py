@@ -68,7 +68,11 @@ CATEGORY = ("24781000000107", "Category (EHR)")
 # Secondary Lists: the items linked to the returned problems or consultations, one List per
 # clinical area. GP Connect has published no codes of their own for them (its examples say "TO BE
 # CONFIRMED"), so each carries its area's code and a title naming what it is linked to.
-LINKED_TITLES = {"problems": "{title} related to problems", "consultations": "{title} related to consultations"}
+
+def linked_title(area: str, section: str) -> str:
+    """"Medications and medical devices related to problems", "Problems related to Immunisations"."""
+    to = section if section in ("problems", "consultations") else SECTION_LISTS[section][2]
+    return f"{SECTION_LISTS[area][2]} related to {to}"
 
 
 def spine_issue(code: str, diagnostics: str, *expression: str, severity: str = "error") -> Issue:

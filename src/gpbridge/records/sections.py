@@ -45,9 +45,8 @@ def select_medications(record: PatientRecord, options: dict[str, Any]) -> Sectio
     requests = {f"MedicationRequest/{r['id']}": r for r in record.of("MedicationRequest")}
     linked: set[str] = set()
     for statement in visible(section, record.of("MedicationStatement")):
-        ended = (statement.get("effectivePeriod") or {}).get("end")
-        if since and ended and ended[:10] < since:
-            continue  # a course that ended before the window
+        if since and not _active_since(statement, since, requests):
+            continue
         section.entries.append(statement)
         for based_on in statement.get("basedOn") or ():
             linked.add(based_on.get("reference", ""))
@@ -65,6 +64,21 @@ def select_medications(record: PatientRecord, options: dict[str, Any]) -> Sectio
         if isinstance(medication, str):
             section.references.add(medication)
     return section
+
+
+def _active_since(statement: dict[str, Any], since: str, requests: dict[str, dict[str, Any]]) -> bool:
+    """GP Connect: active from its start to its end, inclusive; with no end, an acute course is
+    active on its start day only and anything else (repeats, or not said) is on-going."""
+    period = statement.get("effectivePeriod") or {}
+    ended = period.get("end")
+    if ended:
+        return bool(ended[:10] >= since)
+    started = period.get("start") or statement.get("effectiveDateTime")
+    acute = any(
+        first_code((requests.get(b.get("reference", "")) or {}).get("courseOfTherapyType")) == "acute"
+        for b in statement.get("basedOn") or ()
+    )
+    return not (acute and isinstance(started, str) and started[:10] < since)
 
 
 def select_immunisations(record: PatientRecord, options: dict[str, Any]) -> Section:
@@ -115,7 +129,7 @@ def select_investigations(record: PatientRecord, options: dict[str, Any]) -> Sec
         if report.get("status") in UNFILED:
             section.warnings.add("data-awaiting-filing")
             continue
-        if not window.holds(clinical_date(report)):
+        if not window.holds(report.get("issued") or clinical_date(report)):  # GP Connect: by issued
             continue
         section.entries.append(report)
         for result in report.get("result") or ():

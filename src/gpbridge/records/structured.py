@@ -19,10 +19,11 @@ import orjson
 
 from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
-from gpbridge.records.gpc_codes import LINKED_TITLES, RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error
+from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error, linked_title
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
 from gpbridge.records.lists import UKCORE, add_warning, make_list, section_list, with_profile
 from gpbridge.records.patient_record import PatientRecord, find_patients, load_record, read_resource
+from gpbridge.records.problems import link_problems, problems_linking
 from gpbridge.records.section_model import Section, is_confidential
 from gpbridge.records.sections import select
 from gpbridge.search.parse import parse_search
@@ -36,16 +37,17 @@ SECTION_ORDER = (
 # Consultations and problems bring whatever is linked to them: every kind of entry
 _LINKABLE = ("AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Encounter", "Condition",
              "Immunization", "Observation", "DiagnosticReport", "ServiceRequest")
+# (every section lists the problems that link its entries, so Conditions are always read)
 _TYPES_FOR = {
-    "allergies": ("AllergyIntolerance",),
-    "medications": ("MedicationStatement", "MedicationRequest"),
+    "allergies": ("AllergyIntolerance", "Condition"),
+    "medications": ("MedicationStatement", "MedicationRequest", "Condition"),
     "consultations": (*_LINKABLE, "List"),
     "problems": _LINKABLE,
-    "immunisations": ("Immunization", "Observation"),
-    "uncategorised": ("Observation", "DiagnosticReport"),
-    "investigations": ("DiagnosticReport", "Observation"),
-    "referrals": ("ServiceRequest",),
-    "diary": ("ServiceRequest",),
+    "immunisations": ("Immunization", "Observation", "Condition"),
+    "uncategorised": ("Observation", "DiagnosticReport", "Condition"),
+    "investigations": ("DiagnosticReport", "Observation", "Condition"),
+    "referrals": ("ServiceRequest", "Condition"),
+    "diary": ("ServiceRequest", "Condition"),
 }
 # the clinical areas of secondary Lists, in GP Connect's section order
 _AREA_ORDER = ("allergies", "resolved-allergies", "medications", "consultations", "problems", "immunisations",
@@ -109,10 +111,13 @@ def assemble(
     in_transit = _in_transit(record.patient)
     lists: list[dict[str, Any]] = []
     clinical: dict[str, dict[str, Any]] = {}
+    linking = problems_linking(record)
     for key in SECTION_ORDER:
         if key not in request.sections:
             continue
         for section in select(record, key, request.sections[key]):
+            if key not in ("problems", "consultations"):  # those two list their problems themselves
+                link_problems(section, linking)
             lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
             lists.extend(section.structure)
             lists.extend(_secondary_lists(record, section, stamp))
@@ -175,9 +180,9 @@ def _secondary_lists(record: PatientRecord, section: Section, stamp: str) -> lis
         warnings = section.linked_warnings.get(area, set())
         if not items and not warnings:
             continue
-        code, display, title = SECTION_LISTS[area]
+        code, display, _ = SECTION_LISTS[area]
         out.append(make_list(
-            (code, display), LINKED_TITLES[section.key].format(title=title), record.reference, stamp,
+            (code, display), linked_title(area, section.key), record.reference, stamp,
             _list_id(record, f"{section.key}/{area}"), list(items), warnings,
         ))
     return out
