@@ -64,6 +64,10 @@ class Topic:
     def add(self, heading: str | None, key: str, item: dict[str, Any]) -> None:
         self.headings.setdefault(heading, []).append((key, item))
 
+    def in_order(self) -> list[tuple[str | None, list[tuple[str, dict[str, Any]]]]]:
+        """Headings in the order a consultation is written up (items without one first)."""
+        return sorted(self.headings.items(), key=lambda h: -1 if h[0] is None else _heading_rank(h[0]))
+
 
 def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Section:
     section = Section("consultations")
@@ -96,6 +100,20 @@ def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Sect
                         for resource in medication_story(item, index, plans):
                             section.link_entry(resource)
     return section
+
+
+def consultation_topics(record: PatientRecord) -> dict[str, list[Topic]]:
+    """``Encounter/id`` -> its topics, for views that show what each consultation was about."""
+    index = index_of(record)
+    links = _problem_of_item(record)
+    content = _content_by_encounter(record)
+    stored = _stored_lists(record)
+    out = {}
+    for encounter in record.of("Encounter"):
+        if not is_confidential(encounter):
+            reference = key_of(encounter)
+            out[reference] = _topics(encounter, stored.get(reference), content.get(reference, []), index, links)[0]
+    return out
 
 
 def _in_window(window: Window, encounter: dict[str, Any]) -> bool:
@@ -254,8 +272,8 @@ def _structure_lists(
         topic_refs.append(f"List/{topic_id}")
         children: list[str] = []
         category_lists = []
-        for heading in sorted(topic.headings, key=_heading_rank):
-            items = [key for key, _ in topic.headings[heading]]
+        for heading, entries in topic.in_order():
+            items = [key for key, _ in entries]
             if heading is None:
                 children.extend(items)
                 continue
