@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from gpbridge.records.gpc_codes import SECTION_LISTS
 from gpbridge.store.base import Store
 
 DEMO_NHS = "9990000018"  # patient-1: hypertension, type 2 diabetes, penicillin allergy
@@ -41,14 +42,14 @@ ALL_SECTIONS: tuple[dict[str, Any], ...] = (
 
 
 def lists_by_code(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each section's List by its code: the first List with the code (secondary Lists, which share
-    their area's code, come after the primary ones; consultation structure Lists have codes of their own)."""
-    out: dict[str, dict[str, Any]] = {}
-    for e in bundle["entry"]:
-        resource = e["resource"]
-        if resource["resourceType"] == "List" and "encounter" not in resource:
-            out.setdefault(resource["code"]["coding"][0]["code"], resource)
-    return out
+    """Each requested section's (primary) List by its code. Secondary Lists share their area's code
+    but not its title; consultation structure Lists have codes of their own."""
+    primary = {title for _, _, title in SECTION_LISTS.values()}
+    return {
+        r["code"]["coding"][0]["code"]: r
+        for e in bundle["entry"]
+        if (r := e["resource"])["resourceType"] == "List" and r.get("title") in primary
+    }
 
 
 def resources(bundle: dict[str, Any], type_: str) -> list[dict[str, Any]]:

@@ -80,10 +80,12 @@ def structured_record(
 
 
 def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
-    """The registered patient; restricted (sensitive) records answer exactly as unknown ones do."""
+    """The registered patient. Restricted (sensitive), inactive and deceased patients answer exactly
+    as unknown ones do, as GP Connect's error table says."""
     candidates = [
         p for p in find_patients(store, nhs_number)
-        if p.get("active", True) and not any(link.get("type") == "replaced-by" for link in p.get("link") or ())
+        if p.get("active", True) and not _deceased(p)
+        and not any(link.get("type") == "replaced-by" for link in p.get("link") or ())
     ]
     # GP Connect returns the registered practice's record: the source Patient registered with a
     # practice, not linkage's golden Patient (which holds no record) nor a hospital's copy
@@ -92,6 +94,10 @@ def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
     if not chosen or is_confidential(chosen[0]):
         raise gpc_error("PATIENT_NOT_FOUND", f"No patient with NHS number {nhs_number} was found")
     return chosen[0]
+
+
+def _deceased(patient: dict[str, Any]) -> bool:
+    return patient.get("deceasedBoolean") is True or "deceasedDateTime" in patient
 
 
 def refuse_dissent(record: PatientRecord) -> None:
