@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpbridge.records.dates import clinical_date
-from gpbridge.records.gpc_codes import CATEGORY, CONSULTATION, TOPIC
+from gpbridge.records.gpc_codes import CATEGORY, CONSULTATION, SNOMED, TOPIC
 from gpbridge.records.gpc_params import EVERYTHING, Window
 from gpbridge.records.links import (
     CONTENT_TYPES,
     RELATED_PROBLEM_HEADER,
     area_of,
-    encounter_of,
     encounter_problems,
     first_code,
     index_of,
@@ -36,7 +35,7 @@ from gpbridge.records.links import (
     problem_links,
     statements_by_plan,
 )
-from gpbridge.records.lists import make_list
+from gpbridge.records.lists import LIST_META, NO_CONTENT, ORDERED_BY, add_warning
 from gpbridge.records.patient_record import PatientRecord
 from gpbridge.records.section_model import UNFILED, Section, is_confidential, visible
 
@@ -82,14 +81,15 @@ def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Sect
     index = index_of(record)
     plans = statements_by_plan(record)
     links = _problem_of_item(record)
-    content = _content_by_encounter(record)
+    content = _content_by_encounter(record, {key_of(e) for e in encounters})
     stored = _stored_lists(record)
+    subject = {"reference": record.reference}  # shared by every structure List of the request
     for encounter in encounters:
         reference = key_of(encounter)
         topics, withheld = _topics(encounter, stored.get(reference), content.get(reference, []), index, links)
         if withheld:
             section.warnings |= withheld
-        section.structure.extend(_structure_lists(record.reference, encounter, topics, withheld))
+        section.structure.extend(_structure_lists(subject, encounter, topics, withheld))
         for topic in topics:
             if topic.problem is not None:
                 section.link("problems", topic.problem)
@@ -106,7 +106,7 @@ def consultation_topics(record: PatientRecord) -> dict[str, list[Topic]]:
     """``Encounter/id`` -> its topics, for views that show what each consultation was about."""
     index = index_of(record)
     links = _problem_of_item(record)
-    content = _content_by_encounter(record)
+    content = _content_by_encounter(record, None)
     stored = _stored_lists(record)
     out = {}
     for encounter in record.of("Encounter"):
@@ -133,13 +133,19 @@ def _problem_of_item(record: PatientRecord) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _content_by_encounter(record: PatientRecord) -> dict[str, list[dict[str, Any]]]:
-    """Encounter reference -> the entries recorded in it (problems excepted: they head topics)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def _content_by_encounter(
+    record: PatientRecord, wanted: set[str] | None
+) -> dict[str, list[tuple[tuple[str, str], str, dict[str, Any]]]]:
+    """Encounter reference (of the ``wanted`` ones; None: all) -> ((date, key), key, entry) for the
+    entries recorded in it; problems are left out: they head topics, they are not items of them."""
+    out: dict[str, list[tuple[tuple[str, str], str, dict[str, Any]]]] = {}
     for type_ in CONTENT_TYPES:
         for resource in record.of(type_):
-            if (encounter := encounter_of(resource)) is not None and not is_problem(resource):
-                out.setdefault(encounter, []).append(resource)
+            encounter = (resource.get("encounter") or resource.get("context") or {}).get("reference")
+            if encounter is None or (wanted is not None and encounter not in wanted) or is_problem(resource):
+                continue
+            key = f"{type_}/{resource['id']}"
+            out.setdefault(encounter, []).append(((clinical_date(resource) or "", key), key, resource))
     return out
 
 
@@ -156,7 +162,7 @@ def _stored_lists(record: PatientRecord) -> dict[str, dict[str, Any]]:
 def _topics(
     encounter: dict[str, Any],
     stored: dict[str, Any] | None,
-    content: list[dict[str, Any]],
+    content: list[tuple[tuple[str, str], str, dict[str, Any]]],
     index: dict[str, dict[str, Any]],
     links: dict[str, dict[str, Any]],
 ) -> tuple[list[Topic], set[str]]:
@@ -177,19 +183,18 @@ def _topics(
             return False
         return True
 
-    loose: list[dict[str, Any]] = []
+    loose: list[tuple[tuple[str, str], str, dict[str, Any]]] = []
     for entry in (stored or {}).get("entry") or ():
-        found = index.get((entry.get("item") or {}).get("reference", ""))
+        found = index.get(ref := (entry.get("item") or {}).get("reference", ""))
         if found is None:
             continue
         if found.get("resourceType") == "List" and first_code(found.get("code")) == TOPIC[0]:
             _stored_topic(found, index, topics, admit)
         elif found.get("resourceType") != "List":
-            loose.append(found)
+            loose.append(((clinical_date(found) or "", ref), ref, found))
     reasons = [index[r] for r in encounter_problems(encounter) if r in index and not is_confidential(index[r])]
     reason = reasons[0] if reasons else None
-    for item in sorted([*loose, *content], key=_recorded_order):
-        key = f"{item['resourceType']}/{item['id']}"
+    for _, key, item in sorted([*loose, *content] if loose else content, key=_first):
         if not admit(key, item):
             continue
         problem = links.get(key) or reason
@@ -234,8 +239,8 @@ def _related_problem(listing: dict[str, Any]) -> str | None:
     return None
 
 
-def _recorded_order(item: dict[str, Any]) -> tuple[str, str]:
-    return clinical_date(item) or "", key_of(item)
+def _first(entry: tuple[tuple[str, str], str, dict[str, Any]]) -> tuple[str, str]:
+    return entry[0]  # (date, key): recorded order, ties broken the same way every time
 
 
 def heading_of(item: dict[str, Any]) -> str:
@@ -260,15 +265,16 @@ def _display(resource: dict[str, Any]) -> str | None:
 
 
 def _structure_lists(
-    patient: str, encounter: dict[str, Any], topics: list[Topic], withheld: set[str]
+    subject: dict[str, str], encounter: dict[str, Any], topics: list[Topic], withheld: set[str]
 ) -> list[dict[str, Any]]:
     """The consultation List, then each topic List followed by its category Lists."""
     reference = key_of(encounter)
+    at = {"reference": reference}
     when = (encounter.get("period") or {}).get("start")
     out: list[dict[str, Any]] = []
     topic_refs: list[str] = []
     for number, topic in enumerate(topics, start=1):
-        topic_id = _list_id(patient, reference, str(number))
+        topic_id = _list_id(subject, reference, str(number))
         topic_refs.append(f"List/{topic_id}")
         children: list[str] = []
         category_lists = []
@@ -277,22 +283,50 @@ def _structure_lists(
             if heading is None:
                 children.extend(items)
                 continue
-            category_id = _list_id(patient, reference, f"{number}-{_heading_rank(heading)}")
+            category_id = _list_id(subject, reference, f"{number}-{_heading_rank(heading)}")
             children.append(f"List/{category_id}")
-            category_lists.append(make_list(CATEGORY, heading, patient, when, category_id, items,
-                                            encounter=reference, ordered_by="system"))
-        extension = None
+            category_lists.append(_structure_list(category_id, _CATEGORY_CODE, heading, subject, at, when, items))
+        listing = _structure_list(topic_id, _TOPIC_CODE, topic.title, subject, at, when, children)
         if topic.problem is not None:
-            extension = [{"url": RELATED_PROBLEM_HEADER, "extension": [
+            listing["extension"] = [{"url": RELATED_PROBLEM_HEADER, "extension": [
                 {"url": "type", "valueCode": "parent"},
                 {"url": "target", "valueReference": {"reference": key_of(topic.problem)}}]}]
-        out.append(make_list(TOPIC, topic.title, patient, when, topic_id, children, encounter=reference,
-                             extension=extension, ordered_by="system"))
+        out.append(listing)
         out.extend(category_lists)
-    consultation = make_list(CONSULTATION, _consultation_title(encounter), patient, when,
-                             _list_id(patient, reference, ""), topic_refs, withheld, encounter=reference,
-                             ordered_by="system")
+    consultation = _structure_list(_list_id(subject, reference, ""), _CONSULTATION_CODE,
+                                   _consultation_title(encounter), subject, at, when, topic_refs)
+    for warning in sorted(withheld):
+        add_warning(consultation, warning)
     return [consultation, *out]
+
+
+def _structure_list(
+    list_id: str, code: dict[str, Any], title: str | None, subject: dict[str, str], encounter: dict[str, str],
+    when: str | None, items: list[str],
+) -> dict[str, Any]:
+    """A structure List, built directly: several hundred per record, so the constant parts are
+    shared objects (never changed after)."""
+    out: dict[str, Any] = {"resourceType": "List", "id": list_id, "meta": LIST_META, "status": "current",
+                           "mode": "snapshot"}
+    if title:
+        out["title"] = title
+    out["code"] = code
+    out["subject"] = subject
+    out["encounter"] = encounter
+    if when:
+        out["date"] = when
+    out["orderedBy"] = ORDERED_BY["system"]
+    if items:
+        out["entry"] = [{"item": {"reference": ref}} for ref in items]
+    else:
+        out["emptyReason"] = NO_CONTENT
+        out["note"] = [{"text": "Information not available"}]
+    return out
+
+
+_CONSULTATION_CODE, _TOPIC_CODE, _CATEGORY_CODE = (
+    {"coding": [{"system": SNOMED, "code": code, "display": display}]} for code, display in (CONSULTATION, TOPIC, CATEGORY)
+)
 
 
 def _heading_rank(heading: str | None) -> int:
@@ -309,10 +343,10 @@ def _consultation_title(encounter: dict[str, Any]) -> str:
     return CONSULTATION[1]
 
 
-def _list_id(patient: str, encounter: str, path: str) -> str:
+def _list_id(subject: dict[str, str], encounter: str, path: str) -> str:
     """Stable per consultation and place in it, so a repeat request names the same Lists: the
     Encounter's id and the path, or (when that would not fit a FHIR id) a name-based UUID."""
-    id_ = f"{encounter.partition('/')[2]}-c{path}"
+    id_ = f"{encounter[10:]}-c{path}"  # after "Encounter/"
     if len(id_) <= 64:
         return id_
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{patient}/{encounter}/consultation/{path}"))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subject['reference']}/{encounter}/consultation/{path}"))

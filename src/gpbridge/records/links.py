@@ -71,7 +71,7 @@ def key_of(resource: dict[str, Any]) -> str:
 
 def index_of(record: PatientRecord) -> dict[str, dict[str, Any]]:
     """``Type/id`` -> resource, for every entry of the record."""
-    return {key_of(r): r for r in record.all()}
+    return record.index()
 
 
 def is_problem(resource: dict[str, Any]) -> bool:

@@ -41,7 +41,7 @@ def with_profile(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-_ORDERED_BY = {
+ORDERED_BY = {
     "event-date": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-order",
                                "code": "event-date", "display": "Sorted by Event Date"}]},
     "system": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-order",
@@ -72,7 +72,7 @@ def make_list(
 ) -> dict[str, Any]:
     """A UK Core List as GP Connect shapes it: snapshot, coded, with warnings, or empty and saying so.
     Built key by key in FHIR's element order; hundreds are built per record, so it stays lean."""
-    out: dict[str, Any] = {"resourceType": "List", "id": list_id, "meta": {"profile": [_LIST_PROFILE]}}
+    out: dict[str, Any] = {"resourceType": "List", "id": list_id, "meta": LIST_META}
     if extension or warnings:
         out["extension"] = [*(extension or ()), *(_WARNING_EXTENSIONS[w] for w in sorted(warnings))]
     out["status"] = "current"
@@ -85,12 +85,12 @@ def make_list(
         out["encounter"] = {"reference": encounter}
     if date:
         out["date"] = date
-    out["orderedBy"] = _ORDERED_BY[ordered_by]
+    out["orderedBy"] = ORDERED_BY[ordered_by]
     notes = [{"text": WARNING_NOTES[w]} for w in sorted(warnings)] if warnings else []
     if items:
         out["entry"] = [{"item": {"reference": ref}} for ref in items]
     else:
-        out["emptyReason"] = _NO_CONTENT
+        out["emptyReason"] = NO_CONTENT
         notes.append({"text": "Information not available"})
     if notes:
         out["note"] = notes
@@ -107,10 +107,11 @@ def add_warning(listing: dict[str, Any], warning: str) -> None:
 
 
 # Shared, never changed: every List that carries one refers to the same object
-_LIST_PROFILE = UKCORE + "List"
+LIST_PROFILE = UKCORE + "List"
+LIST_META = {"profile": [LIST_PROFILE]}
 _WARNING_EXTENSIONS = {
     code: {"url": LIST_WARNING_URL, "valueCodeableConcept": {"coding": [
         {"system": LIST_WARNING_SYSTEM, "code": code, "display": display}]}}
     for code, display in WARNINGS.items()
 }
-_NO_CONTENT = {"coding": [{"system": LIST_EMPTY_SYSTEM, "code": "no-content-recorded", "display": "No Content Recorded"}]}
+NO_CONTENT = {"coding": [{"system": LIST_EMPTY_SYSTEM, "code": "no-content-recorded", "display": "No Content Recorded"}]}

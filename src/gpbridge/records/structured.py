@@ -127,8 +127,11 @@ def assemble(
             lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
             lists.extend(section.structure)
             lists.extend(_secondary_lists(record, section, stamp))
-            for resource in (*section.entries, *section.related, *(r for rs in section.linked.values() for r in rs.values())):
+            for resource in (*section.entries, *section.related):
                 clinical.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
+            for linked in section.linked.values():  # keyed already
+                for reference, resource in linked.items():
+                    clinical.setdefault(reference, resource)
             for reference in sorted(section.references - clinical.keys()):
                 if (found := read_resource(store, reference)) is not None:
                     clinical[reference] = found
