@@ -31,8 +31,8 @@ from gpbridge.records.links import (
     index_of,
     is_problem,
     key_of,
+    linking_problems,
     medication_story,
-    problem_links,
     statements_by_plan,
 )
 from gpbridge.records.lists import LIST_META, NO_CONTENT, ORDERED_BY, add_warning
@@ -57,13 +57,13 @@ _MEDICATION_TYPES = frozenset({"MedicationStatement", "MedicationRequest"})
 class Topic:
     problem: dict[str, Any] | None
     title: str | None
-    # heading (None: items straight in the topic) -> (``Type/id``, item)
-    headings: dict[str | None, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    # heading (None: items straight in the topic) -> (``Type/id``, item, clinical area)
+    headings: dict[str | None, list[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
 
-    def add(self, heading: str | None, key: str, item: dict[str, Any]) -> None:
-        self.headings.setdefault(heading, []).append((key, item))
+    def add(self, heading: str | None, key: str, item: dict[str, Any], area: str | None = None) -> None:
+        self.headings.setdefault(heading, []).append((key, item, area or area_of(item) or "uncategorised"))
 
-    def in_order(self) -> list[tuple[str | None, list[tuple[str, dict[str, Any]]]]]:
+    def in_order(self) -> list[tuple[str | None, list[tuple[str, dict[str, Any], str]]]]:
         """Headings in the order a consultation is written up (items without one first)."""
         return sorted(self.headings.items(), key=lambda h: -1 if h[0] is None else _heading_rank(h[0]))
 
@@ -94,8 +94,8 @@ def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Sect
             if topic.problem is not None:
                 section.link("problems", topic.problem)
             for items in topic.headings.values():
-                for key, item in items:  # admitted by _topics: visible already
-                    section.linked.setdefault(area_of(item) or "uncategorised", {}).setdefault(key, item)
+                for key, item, area in items:  # admitted by _topics: visible already
+                    section.linked.setdefault(area, {}).setdefault(key, item)
                     if item["resourceType"] in _MEDICATION_TYPES:
                         for resource in medication_story(item, index, plans):
                             section.link_entry(resource)
@@ -125,28 +125,45 @@ def _in_window(window: Window, encounter: dict[str, Any]) -> bool:
 
 def _problem_of_item(record: PatientRecord) -> dict[str, dict[str, Any]]:
     """Item reference -> the (visible) problem that links it; the first problem wins."""
-    out: dict[str, dict[str, Any]] = {}
-    for condition in record.of("Condition"):
-        if is_problem(condition) and not is_confidential(condition):
-            for ref in problem_links(condition):
-                out.setdefault(ref, condition)
+    out = {}
+    for ref, problems in linking_problems(record).items():
+        for problem in problems:
+            if not is_confidential(problem):
+                out[ref] = problem
+                break
     return out
 
 
-def _content_by_encounter(
-    record: PatientRecord, wanted: set[str] | None
-) -> dict[str, list[tuple[tuple[str, str], str, dict[str, Any]]]]:
-    """Encounter reference (of the ``wanted`` ones; None: all) -> ((date, key), key, entry) for the
-    entries recorded in it; problems are left out: they head topics, they are not items of them."""
-    out: dict[str, list[tuple[tuple[str, str], str, dict[str, Any]]]] = {}
+# what _topics needs of an entry, worked out in one visit to it: ((date, key), key, entry, heading,
+# clinical area, why it is withheld or None)
+_Fact = tuple[tuple[str, str], str, dict[str, Any], str, str, str | None]
+
+
+def _content_by_encounter(record: PatientRecord, wanted: set[str] | None) -> dict[str, list[_Fact]]:
+    """Encounter reference (of the ``wanted`` ones; None: all) -> the facts of the entries recorded
+    in it; problems are left out: they head topics, they are not items of them."""
+    out: dict[str, list[_Fact]] = {}
     for type_ in CONTENT_TYPES:
         for resource in record.of(type_):
             encounter = (resource.get("encounter") or resource.get("context") or {}).get("reference")
             if encounter is None or (wanted is not None and encounter not in wanted) or is_problem(resource):
                 continue
-            key = f"{type_}/{resource['id']}"
-            out.setdefault(encounter, []).append(((clinical_date(resource) or "", key), key, resource))
+            out.setdefault(encounter, []).append(_fact(f"{type_}/{resource['id']}", resource))
     return out
+
+
+def _fact(key: str, resource: dict[str, Any]) -> _Fact:
+    withheld = None
+    if is_confidential(resource):
+        withheld = "confidential-items"
+    elif resource["resourceType"] == "DiagnosticReport" and resource.get("status") in UNFILED:
+        withheld = "data-awaiting-filing"
+    if resource["resourceType"] == "Observation":  # one pass over its categories gives both
+        heading = heading_of(resource)
+        area = "investigations" if heading == "Test results" else "uncategorised"
+    else:
+        heading, area = heading_of(resource), area_of(resource) or "uncategorised"
+    return (clinical_date(resource) or "", key), key, resource, heading, area, withheld
 
 
 def _stored_lists(record: PatientRecord) -> dict[str, dict[str, Any]]:
@@ -162,7 +179,7 @@ def _stored_lists(record: PatientRecord) -> dict[str, dict[str, Any]]:
 def _topics(
     encounter: dict[str, Any],
     stored: dict[str, Any] | None,
-    content: list[tuple[tuple[str, str], str, dict[str, Any]]],
+    content: list[_Fact],
     index: dict[str, dict[str, Any]],
     links: dict[str, dict[str, Any]],
 ) -> tuple[list[Topic], set[str]]:
@@ -183,7 +200,7 @@ def _topics(
             return False
         return True
 
-    loose: list[tuple[tuple[str, str], str, dict[str, Any]]] = []
+    loose: list[_Fact] = []
     for entry in (stored or {}).get("entry") or ():
         found = index.get(ref := (entry.get("item") or {}).get("reference", ""))
         if found is None:
@@ -191,17 +208,21 @@ def _topics(
         if found.get("resourceType") == "List" and first_code(found.get("code")) == TOPIC[0]:
             _stored_topic(found, index, topics, admit)
         elif found.get("resourceType") != "List":
-            loose.append(((clinical_date(found) or "", ref), ref, found))
+            loose.append(_fact(ref, found))
     reasons = [index[r] for r in encounter_problems(encounter) if r in index and not is_confidential(index[r])]
     reason = reasons[0] if reasons else None
-    for _, key, item in sorted([*loose, *content] if loose else content, key=_first):
-        if not admit(key, item):
+    for _, key, item, heading, area, why in sorted([*loose, *content] if loose else content, key=_first):
+        if key in placed:
+            continue
+        placed.add(key)
+        if why is not None:
+            withheld.add(why)
             continue
         problem = links.get(key) or reason
         topic_key = key_of(problem) if problem is not None else None
         if (topic := topics.get(topic_key)) is None:
             topic = topics[topic_key] = Topic(problem, _display(problem) if problem is not None else None)
-        topic.add(heading_of(item), key, item)
+        topic.add(heading, key, item, area)
     for reason in reasons:  # a problem the consultation was about, with nothing recorded under it
         topics.setdefault(key_of(reason), Topic(reason, _display(reason)))
     ordered = sorted(topics.values(), key=lambda t: t.problem is None)  # problem topics first
@@ -239,7 +260,7 @@ def _related_problem(listing: dict[str, Any]) -> str | None:
     return None
 
 
-def _first(entry: tuple[tuple[str, str], str, dict[str, Any]]) -> tuple[str, str]:
+def _first(entry: _Fact) -> tuple[str, str]:
     return entry[0]  # (date, key): recorded order, ties broken the same way every time
 
 
@@ -279,7 +300,7 @@ def _structure_lists(
         children: list[str] = []
         category_lists = []
         for heading, entries in topic.in_order():
-            items = [key for key, _ in entries]
+            items = [entry[0] for entry in entries]
             if heading is None:
                 children.extend(items)
                 continue

@@ -33,10 +33,6 @@ def first_code(concept: Any) -> str | None:
     return None
 
 
-def categories(resource: dict[str, Any]) -> set[str]:
-    return {str(c.get("code")) for cat in resource.get("category") or () for c in cat.get("coding") or ()}
-
-
 def has_category(resource: dict[str, Any], code: str) -> bool:
     """Whether any ``category`` coding has ``code`` (without building the set: a hot path)."""
     for concept in resource.get("category") or ():
@@ -86,6 +82,18 @@ def problem_links(condition: dict[str, Any]) -> list[str]:
     ]
 
 
+def linking_problems(record: PatientRecord) -> dict[str, list[dict[str, Any]]]:
+    """Entry reference -> the problems that link it, in record order; worked out once per record."""
+    found = record.derived.get("linking_problems")
+    if found is None:
+        found = record.derived["linking_problems"] = {}
+        for condition in record.of("Condition"):
+            if is_problem(condition):
+                for ref in problem_links(condition):
+                    found.setdefault(ref, []).append(condition)
+    return found  # type: ignore[no-any-return]
+
+
 def related_problems(condition: dict[str, Any]) -> list[str]:
     """References to the problems a problem is related to (parent, child or sibling)."""
     out = []
@@ -110,14 +118,6 @@ def drop_links(condition: dict[str, Any], withheld: set[str]) -> None:
     ]
     if not condition["extension"]:
         del condition["extension"]
-
-
-def encounter_of(resource: dict[str, Any]) -> str | None:
-    """The consultation (``Encounter/id``) an entry was recorded in, if it says."""
-    if resource.get("resourceType") not in CONTENT_TYPES:
-        return None
-    ref = (resource.get("encounter") or resource.get("context") or {}).get("reference")
-    return ref if isinstance(ref, str) and ref.startswith("Encounter/") else None
 
 
 def encounter_problems(encounter: dict[str, Any]) -> list[str]:

@@ -43,6 +43,8 @@ class PatientRecord:
     # ``Type/id`` -> the source Patient it belongs to (set when a person's sources are combined)
     origin: dict[str, dict[str, Any]] = field(default_factory=dict)
     _index: dict[str, dict[str, Any]] | None = None
+    # indexes derived from the entries, each worked out once per request (see ``links``)
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reference(self) -> str:

@@ -90,16 +90,6 @@ def significance(condition: dict[str, Any]) -> str:
     return "major"  # GP systems record problems as major unless told otherwise
 
 
-def problems_linking(record: PatientRecord) -> dict[str, list[dict[str, Any]]]:
-    """Entry reference -> the problems that link it."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for condition in record.of("Condition"):
-        if is_problem(condition):
-            for ref in problem_links(condition):
-                out.setdefault(ref, []).append(condition)
-    return out
-
-
 def link_problems(section: Section, linking: dict[str, list[dict[str, Any]]]) -> None:
     """GP Connect returns, with every section, the problems linked to its entries."""
     if not linking:

@@ -15,7 +15,7 @@ from gpbridge.records.consultations import select_consultations
 from gpbridge.records.dates import clinical_date
 from gpbridge.records.gpc_codes import IMMUNISATION_STATUS_CODES, SNOMED
 from gpbridge.records.gpc_params import EVERYTHING, Window
-from gpbridge.records.links import first_code
+from gpbridge.records.links import first_code, has_category
 from gpbridge.records.patient_record import PatientRecord
 from gpbridge.records.problems import select_problems
 from gpbridge.records.section_model import UNFILED, Section, is_confidential, visible
@@ -149,8 +149,7 @@ def select_uncategorised(record: PatientRecord, options: dict[str, Any]) -> Sect
     window: Window = options.get("period", EVERYTHING)
     in_reports = reported_observations(record)
     for observation in visible(section, record.of("Observation")):
-        categories = {c.get("code") for cat in observation.get("category") or () for c in cat.get("coding") or ()}
-        if f"Observation/{observation['id']}" in in_reports or "laboratory" in categories:
+        if f"Observation/{observation['id']}" in in_reports or has_category(observation, "laboratory"):
             continue
         if window.holds(clinical_date(observation)):
             section.entries.append(observation)

@@ -21,9 +21,10 @@ from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
 from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error, linked_title
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
+from gpbridge.records.links import linking_problems
 from gpbridge.records.lists import UKCORE, add_warning, make_list, section_list, with_profile
 from gpbridge.records.patient_record import PatientRecord, find_patients, load_record, read_resource
-from gpbridge.records.problems import link_problems, problems_linking
+from gpbridge.records.problems import link_problems
 from gpbridge.records.section_model import Section, is_confidential
 from gpbridge.records.sections import select
 from gpbridge.search.parse import parse_search
@@ -117,7 +118,7 @@ def assemble(
     in_transit = _in_transit(record.patient)
     lists: list[dict[str, Any]] = []
     clinical: dict[str, dict[str, Any]] = {}
-    linking = problems_linking(record)
+    linking = linking_problems(record)
     for key in SECTION_ORDER:
         if key not in request.sections:
             continue

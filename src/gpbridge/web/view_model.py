@@ -107,7 +107,7 @@ def rows(items: list[Item], reconciled: Reconciled, topics: dict[str, list[Topic
 def topic_views(topics: list[Topic]) -> list[TopicView]:
     return [
         TopicView(topic.title or "Other", [
-            (heading or "Entries", [describe(item) for _, item in entries])
+            (heading or "Entries", [describe(entry[1]) for entry in entries])
             for heading, entries in topic.in_order()
         ])
         for topic in topics
