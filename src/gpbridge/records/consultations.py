@@ -65,6 +65,8 @@ class Topic:
 
     def in_order(self) -> list[tuple[str | None, list[tuple[str, dict[str, Any], str]]]]:
         """Headings in the order a consultation is written up (items without one first)."""
+        if len(self.headings) == 1:
+            return list(self.headings.items())
         return sorted(self.headings.items(), key=lambda h: -1 if h[0] is None else _heading_rank(h[0]))
 
 
@@ -134,9 +136,9 @@ def _problem_of_item(record: PatientRecord) -> dict[str, dict[str, Any]]:
     return out
 
 
-# what _topics needs of an entry, worked out in one visit to it: ((date, key), key, entry, heading,
-# clinical area, why it is withheld or None)
-_Fact = tuple[tuple[str, str], str, dict[str, Any], str, str, str | None]
+# what _topics needs of an entry, worked out in one visit to it: (key, entry, heading, clinical area,
+# why it is withheld or None)
+_Fact = tuple[str, dict[str, Any], str, str, str | None]
 
 
 def _content_by_encounter(record: PatientRecord, wanted: set[str] | None) -> dict[str, list[_Fact]]:
@@ -154,16 +156,17 @@ def _content_by_encounter(record: PatientRecord, wanted: set[str] | None) -> dic
 
 def _fact(key: str, resource: dict[str, Any]) -> _Fact:
     withheld = None
-    if is_confidential(resource):
+    type_ = resource["resourceType"]
+    if "meta" in resource and is_confidential(resource):
         withheld = "confidential-items"
-    elif resource["resourceType"] == "DiagnosticReport" and resource.get("status") in UNFILED:
+    elif type_ == "DiagnosticReport" and resource.get("status") in UNFILED:
         withheld = "data-awaiting-filing"
-    if resource["resourceType"] == "Observation":  # one pass over its categories gives both
+    if type_ == "Observation":  # one pass over its categories gives both
         heading = heading_of(resource)
         area = "investigations" if heading == "Test results" else "uncategorised"
     else:
-        heading, area = heading_of(resource), area_of(resource) or "uncategorised"
-    return (clinical_date(resource) or "", key), key, resource, heading, area, withheld
+        heading, area = _HEADING_OF_TYPE.get(type_, "History"), area_of(resource) or "uncategorised"
+    return key, resource, heading, area, withheld
 
 
 def _stored_lists(record: PatientRecord) -> dict[str, dict[str, Any]]:
@@ -211,7 +214,8 @@ def _topics(
             loose.append(_fact(ref, found))
     reasons = [index[r] for r in encounter_problems(encounter) if r in index and not is_confidential(index[r])]
     reason = reasons[0] if reasons else None
-    for _, key, item, heading, area, why in sorted([*loose, *content] if loose else content, key=_first):
+    # the source's order, then the record's: entries of one consultation share its date
+    for key, item, heading, area, why in [*loose, *content] if loose else content:
         if key in placed:
             continue
         placed.add(key)
@@ -258,10 +262,6 @@ def _related_problem(listing: dict[str, Any]) -> str | None:
             if sub.get("url") == "target":
                 return (sub.get("valueReference") or {}).get("reference")
     return None
-
-
-def _first(entry: _Fact) -> tuple[str, str]:
-    return entry[0]  # (date, key): recorded order, ties broken the same way every time
 
 
 def heading_of(item: dict[str, Any]) -> str:

@@ -90,10 +90,16 @@ def significance(condition: dict[str, Any]) -> str:
     return "major"  # GP systems record problems as major unless told otherwise
 
 
-def link_problems(section: Section, linking: dict[str, list[dict[str, Any]]]) -> None:
+def link_problems(
+    section: Section, linking: dict[str, list[dict[str, Any]]], index: dict[str, dict[str, Any]]
+) -> None:
     """GP Connect returns, with every section, the problems linked to its entries."""
     if not linking:
         return
-    for entry in (*section.entries, *section.related):
-        for problem in linking.get(key_of(entry), ()):
-            section.link_entry(problem)
+    # few entries are linked: look each linked one up, rather than key every entry of the section
+    shown = {id(r) for r in section.entries}
+    shown.update(id(r) for r in section.related)
+    for ref, problems in linking.items():
+        if (entry := index.get(ref)) is not None and id(entry) in shown:
+            for problem in problems:
+                section.link_entry(problem)

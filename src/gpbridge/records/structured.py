@@ -124,7 +124,7 @@ def assemble(
             continue
         for section in select(record, key, request.sections[key]):
             if key not in ("problems", "consultations"):  # those two list their problems themselves
-                link_problems(section, linking)
+                link_problems(section, linking, record.index())
             lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
             lists.extend(section.structure)
             lists.extend(_secondary_lists(record, section, stamp))
