@@ -24,6 +24,7 @@ from gpbridge.records.gpc_codes import CATEGORY, CONSULTATION, SNOMED, TOPIC
 from gpbridge.records.gpc_params import EVERYTHING, Window
 from gpbridge.records.links import (
     CONTENT_TYPES,
+    MEDICATION_TYPES,
     RELATED_PROBLEM_HEADER,
     area_of,
     encounter_problems,
@@ -50,7 +51,6 @@ _HEADING_OF_TYPE = {
 # Observation category -> heading (others are history)
 _HEADING_OF_CATEGORY = {"vital-signs": "Examination", "exam": "Examination", "social-history": "Social",
                         "laboratory": "Test results"}
-_MEDICATION_TYPES = frozenset({"MedicationStatement", "MedicationRequest"})
 
 
 @dataclass(slots=True)
@@ -98,7 +98,7 @@ def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Sect
             for items in topic.headings.values():
                 for key, item, area in items:  # admitted by _topics: visible already
                     section.linked.setdefault(area, {}).setdefault(key, item)
-                    if item["resourceType"] in _MEDICATION_TYPES:
+                    if item["resourceType"] in MEDICATION_TYPES:
                         for resource in medication_story(item, index, plans):
                             section.link_entry(resource)
     return section
@@ -148,7 +148,9 @@ def _content_by_encounter(record: PatientRecord, wanted: set[str] | None) -> dic
     for type_ in CONTENT_TYPES:
         for resource in record.of(type_):
             encounter = (resource.get("encounter") or resource.get("context") or {}).get("reference")
-            if encounter is None or (wanted is not None and encounter not in wanted) or is_problem(resource):
+            if encounter is None or (wanted is not None and encounter not in wanted):
+                continue
+            if type_ == "Condition" and is_problem(resource):
                 continue
             out.setdefault(encounter, []).append(_fact(f"{type_}/{resource['id']}", resource))
     return out

@@ -61,6 +61,9 @@ _GROUP_OF_TYPE = {
 }
 
 
+MEDICATION_TYPES = frozenset({"MedicationStatement", "MedicationRequest"})
+
+
 def key_of(resource: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpbridge.records.links import (
+    MEDICATION_TYPES,
     drop_links,
     encounter_problems,
     first_code,
@@ -49,8 +50,11 @@ def select_problems(record: PatientRecord, options: dict[str, Any]) -> Section:
             item = index.get(ref)
             if item is None:
                 continue
-            for resource in (item, *medication_story(item, index, plans)):
-                _link(section, resource, withheld)
+            if not section.link_entry(item, ref):
+                withheld.add(ref)
+            if item["resourceType"] in MEDICATION_TYPES:
+                for resource in medication_story(item, index, plans):
+                    _link(section, resource, withheld)
         for ref in related_problems(condition):
             related = index.get(ref)
             if related is not None and ref not in chosen:

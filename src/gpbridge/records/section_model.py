@@ -32,17 +32,17 @@ class Section:
     linked: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     linked_warnings: dict[str, set[str]] = field(default_factory=dict)
 
-    def link(self, area: str, resource: dict[str, Any]) -> None:
-        self.linked.setdefault(area, {}).setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
+    def link(self, area: str, resource: dict[str, Any], key: str | None = None) -> None:
+        self.linked.setdefault(area, {}).setdefault(key or f"{resource['resourceType']}/{resource['id']}", resource)
 
-    def link_entry(self, resource: dict[str, Any]) -> bool:
-        """List ``resource`` as linked (with the Medication it names), or withhold it and warn its
-        area's List; False when withheld."""
+    def link_entry(self, resource: dict[str, Any], key: str | None = None) -> bool:
+        """List ``resource`` (its ``key`` when known) as linked, with the Medication it names, or
+        withhold it and warn its area's List; False when withheld."""
         area = area_of(resource) or "uncategorised"
-        if is_confidential(resource):
+        if "meta" in resource and is_confidential(resource):
             self.linked_warnings.setdefault(area, set()).add("confidential-items")
             return False
-        self.link(area, resource)
+        self.link(area, resource, key)
         medication = (resource.get("medicationReference") or {}).get("reference")
         if isinstance(medication, str):
             self.references.add(medication)
