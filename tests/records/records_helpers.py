@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from gpbridge.records.gpc_codes import SECTION_LISTS
 from gpbridge.store.base import Store
 
 DEMO_NHS = "9990000018"  # patient-1: hypertension, type 2 diabetes, penicillin allergy
@@ -41,10 +42,13 @@ ALL_SECTIONS: tuple[dict[str, Any], ...] = (
 
 
 def lists_by_code(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each requested section's (primary) List by its code. Secondary Lists share their area's code
+    but not its title; consultation structure Lists have codes of their own."""
+    primary = {title for _, _, title in SECTION_LISTS.values()}
     return {
-        e["resource"]["code"]["coding"][0]["code"]: e["resource"]
+        r["code"]["coding"][0]["code"]: r
         for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "List"
+        if (r := e["resource"])["resourceType"] == "List" and r.get("title") in primary
     }
 
 

@@ -82,12 +82,13 @@ def test_most_recent_consultations_are_the_newest(demo_store: Store) -> None:
 
 
 def test_search_period_filters_investigations(demo_store: Store) -> None:
+    # GP Connect filters investigations by DiagnosticReport.issued
     everything = resources(_record(demo_store, {"name": "includeInvestigations"}), "DiagnosticReport")
-    dates = sorted(r["effectiveDateTime"][:10] for r in everything)
+    dates = sorted(r["issued"][:10] for r in everything)
     window = {"start": dates[-1], "end": dates[-1]}
     recent = resources(_record(demo_store, {"name": "includeInvestigations", "part": [
         part("investigationSearchPeriod", valuePeriod=window)]}), "DiagnosticReport")
-    assert recent and all(r["effectiveDateTime"][:10] == dates[-1] for r in recent)
+    assert recent and all(r["issued"][:10] == dates[-1] for r in recent)
     assert len(recent) < len(everything)
 
 
@@ -118,9 +119,9 @@ def test_unknown_parameters_are_accepted_with_a_warning(demo_store: Store) -> No
         (gpc_body(DEMO_NHS, {"name": "includeMedication"}, {"name": "includeMedication"}), 422, "INVALID_PARAMETER"),
         (gpc_body(DEMO_NHS, {"name": "includeAllergies", "part": [
             part("includeResolvedAllergies", valueString="yes")]}), 422, "INVALID_PARAMETER"),
-        (gpc_body(DEMO_NHS, {"name": "includeConsultations", "part": [
+        (gpc_body(DEMO_NHS, {"name": "includeConsultations", "part": [  # the specification's error table
             part("includeNumberOfMostRecent", valuePositiveInt=3),
-            part("consultationSearchPeriod", valuePeriod={"start": "2020-01-01"})]}), 422, "INVALID_PARAMETER"),
+            part("consultationSearchPeriod", valuePeriod={"start": "2020-01-01"})]}), 422, "INVALID_RESOURCE"),
         (gpc_body(DEMO_NHS, {"name": "includeMedication", "part": [
             part("medicationSearchFromDate", valueDate="2999-01-01")]}), 422, "INVALID_PARAMETER"),
         (gpc_body(DEMO_NHS, {"name": "includeInvestigations", "part": [

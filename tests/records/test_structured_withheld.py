@@ -39,6 +39,18 @@ def test_a_sensitive_patient_is_not_found(demo_store: Store) -> None:
     assert caught.value.issues[0].details["coding"][0]["code"] == "PATIENT_NOT_FOUND"  # type: ignore[index]
 
 
+@pytest.mark.parametrize("state", [{"deceasedDateTime": "2024-02-01T10:00:00+00:00"}, {"active": False}])
+def test_deceased_and_inactive_patients_are_not_found(demo_store: Store, state: dict[str, Any]) -> None:
+    import random
+
+    nhs = generate_test_nhs_number(random.Random(13 + len(state) + len(str(state))))
+    _patient(demo_store, f"gone-{len(str(state))}", nhs, **state)
+    with pytest.raises(FhirError) as caught:
+        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}))
+    assert caught.value.status == 404
+    assert caught.value.issues[0].details["coding"][0]["code"] == "PATIENT_NOT_FOUND"  # type: ignore[index]
+
+
 def test_dissent_is_refused(demo_store: Store) -> None:
     import random
 

@@ -49,6 +49,18 @@ def test_the_record_page_shows_merged_items_and_the_conflict_banner(client: Test
     assert "https://" not in html.split("<body", 1)[1].replace("https://fhir.nhs.uk", "")  # no CDN
 
 
+def test_each_consultation_shows_its_entries_by_topic(client: TestClient) -> None:
+    import re
+
+    html = client.get("/web/patients/9990000018").text
+    consultations = html.split('id="section-consultations"', 1)[1].split("</section>", 1)[0]
+    topics = re.findall(r'<ul class="nhsuk-list gpb-topics">(.*?)</ul>', consultations, re.S)
+    assert topics, "no consultation lists its topics"
+    text = " ".join(re.sub(r"<[^>]+>", " ", t) for t in topics)
+    assert "Diabetes mellitus type 2" in text  # a review consultation is about the patient's problem
+    assert "Examination: Blood pressure" in text
+
+
 def test_assets_are_served_locally(client: TestClient) -> None:
     css = client.get("/web/assets/nhsuk-frontend.min.css")
     assert css.status_code == 200 and ".nhsuk-header" in css.text and "assets.nhs.uk" not in css.text

@@ -67,6 +67,28 @@ def condition(
     return ctx.add(resource)
 
 
+_RELATED_CLINICAL_CONTENT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-RelatedClinicalContent"
+_LINKED_TYPES = frozenset({"Observation", "DiagnosticReport", "MedicationRequest"})
+
+
+def link_to_problem(ctx: Context, problem_urn: str, since: int) -> None:
+    """Link the results and medicines written since entry ``since`` to the problem, as GP systems
+    link the items of a problem review (``Extension-UKCore-RelatedClinicalContent``); a plan's
+    issues and a report's results are reached through the plan and the report."""
+    problem = next((e["resource"] for e in ctx.entries if e["fullUrl"] == problem_urn), None)
+    if problem is None:
+        return
+    reported = {r["reference"] for e in ctx.entries[since:] for r in e["resource"].get("result") or ()}
+    links = [
+        {"url": _RELATED_CLINICAL_CONTENT, "valueReference": ref(e["fullUrl"])}
+        for e in ctx.entries[since:]
+        if e["resource"]["resourceType"] in _LINKED_TYPES and e["fullUrl"] not in reported
+        and e["resource"].get("intent") in (None, "plan")
+    ]
+    if links:
+        problem.setdefault("extension", []).extend(links)
+
+
 def allergies(ctx: Context) -> None:
     """Write the patient's allergy records (or a "No known allergy" statement)."""
     rng, person = ctx.rng, ctx.person

@@ -43,7 +43,7 @@ from gpbridge.demo.person import (
     proxy_resource,
 )
 from gpbridge.demo.practices import DEMO_USER_SYSTEM
-from gpbridge.demo.problems import allergies, condition
+from gpbridge.demo.problems import allergies, condition, link_to_problem
 from gpbridge.demo.profile import Problem, sample_profile
 from gpbridge.demo.timeline import DAYS_PER_YEAR, ordinal
 from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM
@@ -121,7 +121,9 @@ def _diagnose(ctx: Context, problem: Problem, target: int) -> None:
         ctx, problem.spec.concept, problem.onset, day, problem.status, problem.abatement, visit, gp
     )
     if ctx.count < target:
+        written = ctx.count
         medications.authorise_for(ctx, problem, visit, gp)
+        link_to_problem(ctx, problem.urn, written)
 
 
 # ---------------------------------------------------------------------------------------- events
@@ -198,6 +200,7 @@ def _review(ctx: Context, problem: Problem, room: int) -> None:
     clinician = ctx.nurse() if kind in NURSE_CLINICS and ctx.rng.random() < 0.7 else ctx.gp()
     minute = clinic_minute(ctx, kind == SEEN_AT_HOME)
     visit = encounter(ctx, day, minute, kind, clinician, reason_urn=problem.urn)
+    written = ctx.count
     room -= 1
     face_to_face = kind != TELEPHONE_CONSULTATION
     for item in problem.spec.monitoring:
@@ -217,6 +220,7 @@ def _review(ctx: Context, problem: Problem, room: int) -> None:
             room -= 1
         elif item == "smoking":
             room -= observations.smoking_status(ctx, day, minute, visit, clinician, room)
+    link_to_problem(ctx, problem.urn, written)
 
 
 def _bloods(ctx: Context, day: int, visit: str | None, room: int, test: str | None = None) -> int:

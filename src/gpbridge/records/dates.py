@@ -20,11 +20,15 @@ _DATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
+# the same paths split once: this runs for every entry of every record served
+_DATE_STEPS = {type_: tuple(tuple(p.split(".")) for p in paths) for type_, paths in _DATE_PATHS.items()}
+
+
 def clinical_date(resource: dict[str, Any]) -> str | None:
     """The entry's date as recorded (FHIR date or dateTime), or None when it has none."""
-    for path in _DATE_PATHS.get(resource.get("resourceType", ""), ()):
+    for steps in _DATE_STEPS.get(resource.get("resourceType", ""), ()):
         value: Any = resource
-        for step in path.split("."):
+        for step in steps:
             value = value.get(step) if isinstance(value, dict) else None
         if isinstance(value, str):
             return value

@@ -36,6 +36,13 @@ WARNINGS: dict[str, str] = {
     "data-in-transit": "Data in Transit",
     "data-awaiting-filing": "Data Awaiting Filing",
 }
+# the text GP Connect puts in List.note beside each warning code
+WARNING_NOTES: dict[str, str] = {
+    "confidential-items": "Items excluded due to confidentiality and/or patient preferences.",
+    "data-in-transit": "Patient record transfer from previous GP practice not yet complete; "
+                       "information recorded before the transfer may be missing.",
+    "data-awaiting-filing": "Some information has been received but not yet filed in the record.",
+}
 
 # section key -> (SNOMED code, display, List title)
 SECTION_LISTS: dict[str, tuple[str, str, str]] = {
@@ -50,6 +57,22 @@ SECTION_LISTS: dict[str, tuple[str, str, str]] = {
     "referrals": ("886721000000107", "Referral details", "Referral details"),  # as GP Connect's example
     "diary": ("714311000000108", "Patient recall administration", "Diary entries"),
 }
+
+# Immunisation consent/dissent findings returned with includeStatus (GP Connect's example: 268559007)
+IMMUNISATION_STATUS_CODES = frozenset({"268559007"})  # No consent for any immunization
+
+# The Lists that carry a consultation's structure (GP Connect 1.6): consultation > topic > category
+CONSULTATION = ("325851000000107", "Consultation")
+TOPIC = ("25851000000105", "Topic (EHR)")
+CATEGORY = ("24781000000107", "Category (EHR)")
+# Secondary Lists: the items linked to the returned problems or consultations, one List per
+# clinical area. GP Connect has published no codes of their own for them (its examples say "TO BE
+# CONFIRMED"), so each carries its area's code and a title naming what it is linked to.
+
+def linked_title(area: str, section: str) -> str:
+    """"Medications and medical devices related to problems", "Problems related to Immunisations"."""
+    to = section if section in ("problems", "consultations") else SECTION_LISTS[section][2]
+    return f"{SECTION_LISTS[area][2]} related to {to}"
 
 
 def spine_issue(code: str, diagnostics: str, *expression: str, severity: str = "error") -> Issue:

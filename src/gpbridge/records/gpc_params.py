@@ -1,9 +1,11 @@
 """The ``$gpc.getstructuredrecord`` Parameters resource -> a typed ``StructuredRequest``.
 
 Every rule of GP Connect 1.6 that a consumer can break is checked here, before any data is read:
-a malformed body is INVALID_RESOURCE; a missing or mistyped part, a duplicate, a future or
-reversed date or a disallowed combination is INVALID_PARAMETER; a bad NHS number is
-INVALID_NHS_NUMBER. Unknown parameters (and parts) are accepted and reported as warnings.
+a malformed body (and, as the specification's error table says, ``consultationSearchPeriod``
+with ``includeNumberOfMostRecent``) is INVALID_RESOURCE; a missing or mistyped part, a duplicate,
+a partial date or one with a time, a search date in the future (a diary date in the past), a
+reversed period or a combination the specification forbids is INVALID_PARAMETER; a bad NHS
+number is INVALID_NHS_NUMBER. Unknown parameters (and parts) are accepted and reported as warnings.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Window:
 
     def holds(self, when: str | None) -> bool:
         if when is None:
-            return self.start is None and self.end is None
+            return True  # GP Connect: entries with no recorded date are returned alongside the matches
         day = when[:10]
         if self.start is not None and day < self.start[:10] and not self.start.startswith(day):
             return False
@@ -74,6 +76,25 @@ _SECTIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
 }
 _REQUIRED_PARTS = {"includeAllergies": ("includeResolvedAllergies",)}
 _CODES = {"filterStatus": ("active", "inactive"), "filterSignificance": ("major", "minor")}
+# 0..*: each includeProblems is one (status, significance) pair; the section holds their union
+REPEATABLE = frozenset({"includeProblems"})
+# GP Connect's "not permitted parameter combinations" (clinical risk): with the section on the
+# left requested, none of these part parameters may be given
+_FORBIDDEN_WITH: dict[str, tuple[str, ...]] = {
+    "includeConsultations": (
+        "includeMedication.medicationSearchFromDate", "includeUncategorisedData.uncategorisedDataSearchPeriod",
+        "includeProblems.filterSignificance", "includeProblems.filterStatus",
+        "includeReferrals.referralSearchPeriod", "includeReferrals.referralsSearchPeriod",
+        "includeDiaryEntries.diaryEntriesSearchDate",
+        "includeImmunisations.includeNotGiven", "includeImmunisations.includeStatus",
+    ),
+    "includeProblems": (
+        "includeMedication.medicationSearchFromDate", "includeUncategorisedData.uncategorisedDataSearchPeriod",
+        "includeReferrals.referralSearchPeriod", "includeReferrals.referralsSearchPeriod",
+        "includeDiaryEntries.diaryEntriesSearchDate",
+        "includeImmunisations.includeNotGiven", "includeImmunisations.includeStatus",
+    ),
+}
 
 
 def parse_request(body: Any, today: date) -> StructuredRequest:
@@ -84,28 +105,49 @@ def parse_request(body: Any, today: date) -> StructuredRequest:
     if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
         raise gpc_error("INVALID_RESOURCE", "Parameters.parameter must be a list of parameters", "Parameters.parameter")
     names = [p.get("name") for p in parameters]
-    for name in {n for n in names if names.count(n) > 1}:
+    for name in {n for n in names if names.count(n) > 1 and n not in REPEATABLE}:
         raise gpc_error("INVALID_PARAMETER", f"Parameter {name} is given more than once", _where(str(name)))
     by_name = {str(p.get("name")): p for p in parameters}
     request = StructuredRequest(nhs_number=_nhs_number(by_name.get("patientNHSNumber")))
-    for name, parameter in by_name.items():
+    given: set[str] = set()  # "parameter.part" of every recognised part given
+    for parameter in parameters:
+        name = str(parameter.get("name"))
         if name == "patientNHSNumber":
             continue
         if name not in _SECTIONS:
             request.warnings.append(not_implemented_warning(name))
             continue
         key, parts = _SECTIONS[name]
-        request.sections[key] = _options(name, parameter, parts, today, request.warnings)
+        options = _options(name, parameter, parts, today, request.warnings)
+        given |= {f"{name}.{part}" for part in options.pop(_GIVEN)}
+        if name in REPEATABLE:
+            request.sections.setdefault(key, {"filters": []})["filters"].append(options)
+        else:
+            request.sections[key] = options
     if len(request.sections) == 0:
         raise gpc_error("INVALID_PARAMETER", "Request at least one section (e.g. includeAllergies)", "Parameters")
     consultations = request.sections.get("consultations", {})
     if "period" in consultations and "most_recent" in consultations:
         raise gpc_error(
-            "INVALID_PARAMETER",
+            "INVALID_RESOURCE",
             "consultationSearchPeriod and includeNumberOfMostRecent cannot be used together",
             _where("includeConsultations"),
         )
+    _refuse_forbidden_combinations(by_name, given)
     return request
+
+
+def _refuse_forbidden_combinations(by_name: dict[str, Any], given: set[str]) -> None:
+    for section, forbidden in _FORBIDDEN_WITH.items():
+        if section not in by_name:
+            continue
+        clashes = sorted(given.intersection(forbidden))
+        if clashes:
+            raise gpc_error(
+                "INVALID_PARAMETER",
+                f"{', '.join(clashes)} cannot be used when {section} is requested",
+                *(_where(c.partition(".")[0]) for c in clashes),
+            )
 
 
 def _where(name: str) -> str:
@@ -153,7 +195,11 @@ def _options(
     for required in _REQUIRED_PARTS.get(name, ()):
         if required not in seen:
             raise gpc_error("INVALID_PARAMETER", f"{name} requires the part parameter {required}", _where(name))
+    options[_GIVEN] = seen
     return options
+
+
+_GIVEN = "_given"  # the part names given, handed back to parse_request for the combination rules
 
 
 def _value(name: str, part_name: str, part: dict[str, Any], value_type: str, today: date) -> Any:
@@ -172,7 +218,10 @@ def _value(name: str, part_name: str, part: dict[str, Any], value_type: str, tod
             raise gpc_error("INVALID_PARAMETER", f"{label} must be one of {', '.join(allowed)}", _where(name))
     if value_type == "valueDate":
         day = _date(label, value, name)
-        if part_name != "diaryEntriesSearchDate" and day > today.isoformat():
+        if part_name == "diaryEntriesSearchDate":
+            if day < today.isoformat():  # diary entries are due by a date: asking by a past one is refused
+                raise gpc_error("INVALID_PARAMETER", f"{label} {value} is before today", _where(name))
+        elif day > today.isoformat():
             raise gpc_error("INVALID_PARAMETER", f"{label} {value} is in the future", _where(name))
         return day
     if value_type == "valuePeriod":
@@ -181,13 +230,16 @@ def _value(name: str, part_name: str, part: dict[str, Any], value_type: str, tod
 
 
 def _date(label: str, value: Any, name: str) -> str:
-    """A FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) as given; a time part is not allowed."""
+    """A whole date (YYYY-MM-DD): GP Connect refuses partial dates and any time or offset."""
     text = value if isinstance(value, str) else ""
-    padded = text + "-01-01"[len(text) - 4:] if len(text) in (4, 7) else text
     try:
-        date.fromisoformat(padded)
+        if len(text) != 10:
+            raise ValueError(text)
+        date.fromisoformat(text)
     except ValueError:
-        raise gpc_error("INVALID_PARAMETER", f"{label} {value!r} is not a date (YYYY-MM-DD)", _where(name)) from None
+        raise gpc_error(
+            "INVALID_PARAMETER", f"{label} {value!r} is not a whole date (YYYY-MM-DD, no time)", _where(name)
+        ) from None
     return text
 
 
@@ -196,8 +248,9 @@ def _period(label: str, value: Any, name: str, today: date) -> Window:
         raise gpc_error("INVALID_PARAMETER", f"{label} must have a start or an end", _where(name))
     start = _date(f"{label}.start", value["start"], name) if value.get("start") else None
     end = _date(f"{label}.end", value["end"], name) if value.get("end") else None
-    if start is not None and start > today.isoformat():
-        raise gpc_error("INVALID_PARAMETER", f"{label}.start {start} is in the future", _where(name))
+    for end_name, day in (("start", start), ("end", end)):
+        if day is not None and day > today.isoformat():
+            raise gpc_error("INVALID_PARAMETER", f"{label}.{end_name} {day} is in the future", _where(name))
     if start is not None and end is not None and end < start:
         raise gpc_error("INVALID_PARAMETER", f"{label} ends ({end}) before it starts ({start})", _where(name))
     return Window(start, end)

@@ -9,9 +9,10 @@ from typing import Any
 
 from gpbridge.records.concepts import ConceptMatcher
 from gpbridge.records.dates import clinical_date
+from gpbridge.records.links import group_of
 from gpbridge.records.patient_record import PatientRecord, load_person, read_resource
 from gpbridge.records.reconcile import Item, Reconciled, reconcile, statements_of
-from gpbridge.records.sections import is_confidential
+from gpbridge.records.section_model import is_confidential
 from gpbridge.store.base import Store
 
 # GP Connect's section order, each with the entries that belong to it
@@ -28,23 +29,6 @@ GROUPS: tuple[tuple[str, str], ...] = (
 )
 RECORD_TYPES = ("AllergyIntolerance", "MedicationStatement", "Condition", "Encounter", "Immunization",
                 "Observation", "ServiceRequest")
-
-
-def _categories(resource: dict[str, Any]) -> set[str]:
-    return {str(c.get("code")) for cat in resource.get("category") or () for c in cat.get("coding") or ()}
-
-
-def group_of(resource: dict[str, Any]) -> str | None:
-    """The GP Connect section an entry is shown under (None: not shown in a section)."""
-    type_ = resource.get("resourceType")
-    if type_ == "Condition":
-        return "problems" if "problem-list-item" in _categories(resource) else "uncategorised"
-    if type_ == "Observation":
-        return "investigations" if "laboratory" in _categories(resource) else "uncategorised"
-    if type_ == "ServiceRequest":
-        return "diary" if resource.get("intent") == "plan" else "referrals"
-    return {"AllergyIntolerance": "allergies", "MedicationStatement": "medications", "Encounter": "consultations",
-            "Immunization": "immunisations"}.get(str(type_))
 
 
 def grouped(reconciled: Reconciled) -> dict[str, list[Item]]:

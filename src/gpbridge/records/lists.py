@@ -10,9 +10,10 @@ from gpbridge.records.gpc_codes import (
     LIST_WARNING_URL,
     SECTION_LISTS,
     SNOMED,
+    WARNING_NOTES,
     WARNINGS,
 )
-from gpbridge.records.sections import Section
+from gpbridge.records.section_model import Section
 
 UKCORE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-"
 PROFILED_TYPES = frozenset({
@@ -40,31 +41,77 @@ def with_profile(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
+ORDERED_BY = {
+    "event-date": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-order",
+                               "code": "event-date", "display": "Sorted by Event Date"}]},
+    "system": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-order",
+                           "code": "system", "display": "Sorted by System"}]},
+}
+
+
 def section_list(section: Section, patient_reference: str, date: str, list_id: str) -> dict[str, Any]:
     code, display, title = SECTION_LISTS[section.key]
-    out: dict[str, Any] = {
-        "resourceType": "List",
-        "id": list_id,
-        "meta": {"profile": [UKCORE + "List"]},
-        "status": "current",
-        "mode": "snapshot",
-        "title": title,
-        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
-        "subject": {"reference": patient_reference},
-        "date": date,
-        "orderedBy": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-order",
-                                  "code": "event-date", "display": "Sorted by Event Date"}]},
-    }
-    if section.warnings:
-        out["extension"] = [
-            {"url": LIST_WARNING_URL, "valueCodeableConcept": {"coding": [
-                {"system": LIST_WARNING_SYSTEM, "code": w, "display": WARNINGS[w]}]}}
-            for w in sorted(section.warnings)
-        ]
-    if section.entries:
-        out["entry"] = [{"item": {"reference": f"{r['resourceType']}/{r['id']}"}} for r in section.entries]
+    return make_list(
+        (code, display), title, patient_reference, date, list_id,
+        [f"{r['resourceType']}/{r['id']}" for r in section.entries], section.warnings,
+    )
+
+
+def make_list(
+    code: tuple[str, str],
+    title: str | None,
+    patient_reference: str,
+    date: str | None,
+    list_id: str,
+    items: list[str],
+    warnings: set[str] = frozenset(),  # type: ignore[assignment]
+    *,
+    encounter: str | None = None,
+    extension: list[dict[str, Any]] | None = None,
+    ordered_by: str = "event-date",
+) -> dict[str, Any]:
+    """A UK Core List as GP Connect shapes it: snapshot, coded, with warnings, or empty and saying so.
+    Built key by key in FHIR's element order; hundreds are built per record, so it stays lean."""
+    out: dict[str, Any] = {"resourceType": "List", "id": list_id, "meta": LIST_META}
+    if extension or warnings:
+        out["extension"] = [*(extension or ()), *(_WARNING_EXTENSIONS[w] for w in sorted(warnings))]
+    out["status"] = "current"
+    out["mode"] = "snapshot"
+    if title:
+        out["title"] = title
+    out["code"] = {"coding": [{"system": SNOMED, "code": code[0], "display": code[1]}]}
+    out["subject"] = {"reference": patient_reference}
+    if encounter:
+        out["encounter"] = {"reference": encounter}
+    if date:
+        out["date"] = date
+    out["orderedBy"] = ORDERED_BY[ordered_by]
+    notes = [{"text": WARNING_NOTES[w]} for w in sorted(warnings)] if warnings else []
+    if items:
+        out["entry"] = [{"item": {"reference": ref}} for ref in items]
     else:
-        out["emptyReason"] = {"coding": [
-            {"system": LIST_EMPTY_SYSTEM, "code": "no-content-recorded", "display": "No Content Recorded"}]}
-        out["note"] = [{"text": "Information not available"}]
+        out["emptyReason"] = NO_CONTENT
+        notes.append({"text": "Information not available"})
+    if notes:
+        out["note"] = notes
     return out
+
+
+def add_warning(listing: dict[str, Any], warning: str) -> None:
+    """Add a warning code (and its note) to a built List, once."""
+    extension = _WARNING_EXTENSIONS[warning]
+    if extension in listing.get("extension", ()):
+        return
+    listing.setdefault("extension", []).append(extension)
+    listing.setdefault("note", []).insert(0, {"text": WARNING_NOTES[warning]})
+
+
+# Shared, never changed: every List that carries one refers to the same object
+LIST_PROFILE = UKCORE + "List"
+LIST_META = {"profile": [LIST_PROFILE]}
+_WARNING_EXTENSIONS = {
+    code: {"url": LIST_WARNING_URL, "valueCodeableConcept": {"coding": [
+        {"system": LIST_WARNING_SYSTEM, "code": code, "display": display}]}}
+    for code, display in WARNINGS.items()
+}
+NO_CONTENT = {"coding": [{"system": LIST_EMPTY_SYSTEM, "code": "no-content-recorded", "display": "No Content Recorded"}]}

@@ -31,6 +31,7 @@ CLINICAL_TYPES: dict[str, str] = {
     "Consent": "patient",
     "Flag": "patient",
     "Provenance": "patient",
+    "List": "patient",  # a source's consultation structure (consultation, topic and category Lists)
 }
 _MAX = 100_000
 
@@ -41,6 +42,9 @@ class PatientRecord:
     by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # ``Type/id`` -> the source Patient it belongs to (set when a person's sources are combined)
     origin: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _index: dict[str, dict[str, Any]] | None = None
+    # indexes derived from the entries, each worked out once per request (see ``links``)
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reference(self) -> str:
@@ -48,6 +52,12 @@ class PatientRecord:
 
     def of(self, type_: str) -> list[dict[str, Any]]:
         return self.by_type.get(type_, [])
+
+    def index(self) -> dict[str, dict[str, Any]]:
+        """``Type/id`` -> entry, built once (the record does not change once read)."""
+        if self._index is None:
+            self._index = {f"{r['resourceType']}/{r['id']}": r for r in self.all()}
+        return self._index
 
     def all(self) -> Iterable[dict[str, Any]]:
         for items in self.by_type.values():

@@ -8,51 +8,16 @@ never silently dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from gpbridge.records.consultations import select_consultations
 from gpbridge.records.dates import clinical_date
-from gpbridge.records.gpc_codes import CONFIDENTIALITY_SYSTEM
+from gpbridge.records.gpc_codes import IMMUNISATION_STATUS_CODES, SNOMED
 from gpbridge.records.gpc_params import EVERYTHING, Window
+from gpbridge.records.links import first_code, has_category
 from gpbridge.records.patient_record import PatientRecord
-
-_RESTRICTED = {"R", "V"}  # restricted, very restricted
-_UNFILED = {"registered", "partial", "preliminary"}
-_PROBLEM = "problem-list-item"
-_SIGNIFICANCE_URL = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-ProblemSignificance"
-
-
-@dataclass(slots=True)
-class Section:
-    key: str
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    related: list[dict[str, Any]] = field(default_factory=list)  # in the Bundle, not in the List
-    # references outside the patient compartment the Bundle must carry too (e.g. Medication)
-    references: set[str] = field(default_factory=set)
-    warnings: set[str] = field(default_factory=set)
-
-
-def is_confidential(resource: dict[str, Any]) -> bool:
-    return any(
-        s.get("system") == CONFIDENTIALITY_SYSTEM and s.get("code") in _RESTRICTED
-        for s in (resource.get("meta") or {}).get("security") or ()
-    )
-
-
-def _visible(section: Section, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    shown = []
-    for resource in candidates:
-        if is_confidential(resource):
-            section.warnings.add("confidential-items")
-        else:
-            shown.append(resource)
-    return shown
-
-
-def _status(concept: Any) -> str | None:
-    for coding in (concept or {}).get("coding") or ():
-        return coding.get("code")
-    return None
+from gpbridge.records.problems import select_problems
+from gpbridge.records.section_model import UNFILED, Section, is_confidential, visible
 
 
 def _newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,11 +26,11 @@ def _newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def select_allergies(record: PatientRecord, options: dict[str, Any]) -> list[Section]:
     active, ended = Section("allergies"), Section("resolved-allergies")
-    for allergy in _visible(active, record.of("AllergyIntolerance")):
-        status = _status(allergy.get("clinicalStatus"))
+    for allergy in visible(active, record.of("AllergyIntolerance")):
+        status = first_code(allergy.get("clinicalStatus"))
         if status in ("resolved", "inactive"):
             ended.entries.append(allergy)
-        elif _status(allergy.get("verificationStatus")) != "entered-in-error":
+        elif first_code(allergy.get("verificationStatus")) != "entered-in-error":
             active.entries.append(allergy)
     if not options.get("resolved"):
         return [active]
@@ -78,10 +43,9 @@ def select_medications(record: PatientRecord, options: dict[str, Any]) -> Sectio
     since = options.get("from")
     requests = {f"MedicationRequest/{r['id']}": r for r in record.of("MedicationRequest")}
     linked: set[str] = set()
-    for statement in _visible(section, record.of("MedicationStatement")):
-        ended = (statement.get("effectivePeriod") or {}).get("end")
-        if since and ended and ended[:10] < since:
-            continue  # a course that ended before the window
+    for statement in visible(section, record.of("MedicationStatement")):
+        if since and not _active_since(statement, since, requests):
+            continue
         section.entries.append(statement)
         for based_on in statement.get("basedOn") or ():
             linked.add(based_on.get("reference", ""))
@@ -101,63 +65,70 @@ def select_medications(record: PatientRecord, options: dict[str, Any]) -> Sectio
     return section
 
 
-def select_problems(record: PatientRecord, options: dict[str, Any]) -> Section:
-    section = Section("problems")
-    wanted_status = options.get("status")
-    wanted_significance = options.get("significance")
-    for condition in _visible(section, record.of("Condition")):
-        categories = {c.get("code") for cat in condition.get("category") or () for c in cat.get("coding") or ()}
-        if _PROBLEM not in categories:
-            continue
-        status = _status(condition.get("clinicalStatus")) or "active"
-        is_active = status in ("active", "recurrence", "relapse")
-        if wanted_status == "active" and not is_active or wanted_status == "inactive" and is_active:
-            continue
-        if wanted_significance and _significance(condition) != wanted_significance:
-            continue
-        section.entries.append(condition)
-    return section
-
-
-def _significance(condition: dict[str, Any]) -> str:
-    for extension in condition.get("extension") or ():
-        if extension.get("url") == _SIGNIFICANCE_URL:
-            return str(extension.get("valueCode") or "major")
-    return "major"  # GP systems record problems as major unless told otherwise
+def _active_since(statement: dict[str, Any], since: str, requests: dict[str, dict[str, Any]]) -> bool:
+    """GP Connect: active from its start to its end, inclusive; with no end, an acute course is
+    active on its start day only and anything else (repeats, or not said) is on-going."""
+    period = statement.get("effectivePeriod") or {}
+    ended = period.get("end")
+    if ended:
+        return bool(ended[:10] >= since)
+    started = period.get("start") or statement.get("effectiveDateTime")
+    acute = any(
+        first_code((requests.get(b.get("reference", "")) or {}).get("courseOfTherapyType")) == "acute"
+        for b in statement.get("basedOn") or ()
+    )
+    return not (acute and isinstance(started, str) and started[:10] < since)
 
 
 def select_immunisations(record: PatientRecord, options: dict[str, Any]) -> Section:
+    """Immunisations given; those not given only with ``includeNotGiven`` (default false); and,
+    unless ``includeStatus`` is false, the Observations recording the patient's consent or
+    dissent to immunisation (GP Connect returns those in this List too)."""
     section = Section("immunisations")
-    include_not_given = options.get("not_given", True)
-    for immunisation in _visible(section, record.of("Immunization")):
+    include_not_given = options.get("not_given", False)
+    for immunisation in visible(section, record.of("Immunization")):
         if immunisation.get("status") == "not-done" and not include_not_given:
             continue
         if immunisation.get("status") == "entered-in-error":
             continue
         section.entries.append(immunisation)
+    if options.get("status", True):
+        statuses = [o for o in record.of("Observation") if is_immunisation_status(o)]
+        section.entries.extend(visible(section, statuses))
+    section.entries = _newest_first(section.entries)
     return section
 
 
-def select_consultations(record: PatientRecord, options: dict[str, Any]) -> Section:
-    section = Section("consultations")
-    window: Window = options.get("period", EVERYTHING)
-    encounters = [e for e in _visible(section, record.of("Encounter")) if window.holds(clinical_date(e))]
-    encounters = _newest_first(encounters)
-    if "most_recent" in options:
-        encounters = encounters[: options["most_recent"]]
-    section.entries = encounters
-    return section
+def is_immunisation_status(observation: dict[str, Any]) -> bool:
+    """An Observation recording consent or dissent to immunisation: a known code, or a coded term
+    that says so (GP systems word these many ways: "declined", "no consent", "refused")."""
+    code = observation.get("code") or {}
+    for coding in code.get("coding") or ():
+        if coding.get("code") in IMMUNISATION_STATUS_CODES and coding.get("system") == SNOMED:
+            return True
+        if (display := coding.get("display")) and _says_immunisation_status(display):
+            return True
+    text = code.get("text")
+    return bool(text) and _says_immunisation_status(text)
+
+
+def _says_immunisation_status(term: str) -> bool:
+    # plain substring tests on the lower-cased term: several times cheaper than case-blind regexes,
+    # and this runs for every Observation of the record
+    words = term.lower()
+    return ("immuni" in words or "vaccin" in words) and (
+        "consent" in words or "dissent" in words or "declin" in words or "refus" in words)
 
 
 def select_investigations(record: PatientRecord, options: dict[str, Any]) -> Section:
     section = Section("investigations")
     window: Window = options.get("period", EVERYTHING)
     observations = {f"Observation/{o['id']}": o for o in record.of("Observation")}
-    for report in _visible(section, record.of("DiagnosticReport")):
-        if report.get("status") in _UNFILED:
+    for report in visible(section, record.of("DiagnosticReport")):
+        if report.get("status") in UNFILED:
             section.warnings.add("data-awaiting-filing")
             continue
-        if not window.holds(clinical_date(report)):
+        if not window.holds(report.get("issued") or clinical_date(report)):  # GP Connect: by issued
             continue
         section.entries.append(report)
         for result in report.get("result") or ():
@@ -176,9 +147,8 @@ def select_uncategorised(record: PatientRecord, options: dict[str, Any]) -> Sect
     section = Section("uncategorised")
     window: Window = options.get("period", EVERYTHING)
     in_reports = reported_observations(record)
-    for observation in _visible(section, record.of("Observation")):
-        categories = {c.get("code") for cat in observation.get("category") or () for c in cat.get("coding") or ()}
-        if f"Observation/{observation['id']}" in in_reports or "laboratory" in categories:
+    for observation in visible(section, record.of("Observation")):
+        if f"Observation/{observation['id']}" in in_reports or has_category(observation, "laboratory"):
             continue
         if window.holds(clinical_date(observation)):
             section.entries.append(observation)
@@ -188,7 +158,7 @@ def select_uncategorised(record: PatientRecord, options: dict[str, Any]) -> Sect
 def select_referrals(record: PatientRecord, options: dict[str, Any]) -> Section:
     section = Section("referrals")
     window: Window = options.get("period", EVERYTHING)
-    for request in _visible(section, record.of("ServiceRequest")):
+    for request in visible(section, record.of("ServiceRequest")):
         if request.get("intent") != "plan" and window.holds(clinical_date(request)):
             section.entries.append(request)
     return section
@@ -198,7 +168,7 @@ def select_diary(record: PatientRecord, options: dict[str, Any]) -> Section:
     """Diary entries (recalls, planned actions): ServiceRequests with intent ``plan``."""
     section = Section("diary")
     until = options.get("until")
-    for request in _visible(section, record.of("ServiceRequest")):
+    for request in visible(section, record.of("ServiceRequest")):
         if request.get("intent") != "plan" or request.get("status") not in (None, "active", "draft", "on-hold"):
             continue
         when = clinical_date(request)

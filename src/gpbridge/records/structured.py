@@ -19,11 +19,14 @@ import orjson
 
 from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
-from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, gpc_error
+from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error, linked_title
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
-from gpbridge.records.lists import UKCORE, section_list, with_profile
+from gpbridge.records.links import linking_problems
+from gpbridge.records.lists import UKCORE, add_warning, make_list, section_list, with_profile
 from gpbridge.records.patient_record import PatientRecord, find_patients, load_record, read_resource
-from gpbridge.records.sections import Section, is_confidential, select
+from gpbridge.records.problems import link_problems
+from gpbridge.records.section_model import Section, is_confidential
+from gpbridge.records.sections import select
 from gpbridge.search.parse import parse_search
 from gpbridge.store.base import Store
 
@@ -32,17 +35,24 @@ SECTION_ORDER = (
     "allergies", "medications", "consultations", "problems", "immunisations",
     "uncategorised", "investigations", "referrals", "diary",
 )
+# Consultations and problems bring whatever is linked to them: every kind of entry
+_LINKABLE = ("AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Encounter", "Condition",
+             "Immunization", "Observation", "DiagnosticReport", "ServiceRequest")
+# (every section lists the problems that link its entries, so Conditions are always read)
 _TYPES_FOR = {
-    "allergies": ("AllergyIntolerance",),
-    "medications": ("MedicationStatement", "MedicationRequest"),
-    "consultations": ("Encounter",),
-    "problems": ("Condition",),
-    "immunisations": ("Immunization",),
-    "uncategorised": ("Observation", "DiagnosticReport"),
-    "investigations": ("DiagnosticReport", "Observation"),
-    "referrals": ("ServiceRequest",),
-    "diary": ("ServiceRequest",),
+    "allergies": ("AllergyIntolerance", "Condition"),
+    "medications": ("MedicationStatement", "MedicationRequest", "Condition"),
+    "consultations": (*_LINKABLE, "List"),
+    "problems": _LINKABLE,
+    "immunisations": ("Immunization", "Observation", "Condition"),
+    "uncategorised": ("Observation", "DiagnosticReport", "Condition"),
+    "investigations": ("DiagnosticReport", "Observation", "Condition"),
+    "referrals": ("ServiceRequest", "Condition"),
+    "diary": ("ServiceRequest", "Condition"),
 }
+# the clinical areas of secondary Lists, in GP Connect's section order
+_AREA_ORDER = ("allergies", "resolved-allergies", "medications", "consultations", "problems", "immunisations",
+               "uncategorised", "investigations", "referrals", "diary")
 
 
 def structured_record(
@@ -71,10 +81,12 @@ def structured_record(
 
 
 def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
-    """The registered patient; restricted (sensitive) records answer exactly as unknown ones do."""
+    """The registered patient. Restricted (sensitive), inactive and deceased patients answer exactly
+    as unknown ones do, as GP Connect's error table says."""
     candidates = [
         p for p in find_patients(store, nhs_number)
-        if p.get("active", True) and not any(link.get("type") == "replaced-by" for link in p.get("link") or ())
+        if p.get("active", True) and not _deceased(p)
+        and not any(link.get("type") == "replaced-by" for link in p.get("link") or ())
     ]
     # GP Connect returns the registered practice's record: the source Patient registered with a
     # practice, not linkage's golden Patient (which holds no record) nor a hospital's copy
@@ -83,6 +95,10 @@ def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
     if not chosen or is_confidential(chosen[0]):
         raise gpc_error("PATIENT_NOT_FOUND", f"No patient with NHS number {nhs_number} was found")
     return chosen[0]
+
+
+def _deceased(patient: dict[str, Any]) -> bool:
+    return patient.get("deceasedBoolean") is True or "deceasedDateTime" in patient
 
 
 def refuse_dissent(record: PatientRecord) -> None:
@@ -102,18 +118,27 @@ def assemble(
     in_transit = _in_transit(record.patient)
     lists: list[dict[str, Any]] = []
     clinical: dict[str, dict[str, Any]] = {}
+    linking = linking_problems(record)
     for key in SECTION_ORDER:
         if key not in request.sections:
             continue
         for section in select(record, key, request.sections[key]):
-            if in_transit:
-                section.warnings.add("data-in-transit")
-            lists.append(section_list(section, record.reference, stamp, _list_id(record, section)))
+            if key not in ("problems", "consultations"):  # those two list their problems themselves
+                link_problems(section, linking, record.index())
+            lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
+            lists.extend(section.structure)
+            lists.extend(_secondary_lists(record, section, stamp))
             for resource in (*section.entries, *section.related):
                 clinical.setdefault(f"{resource['resourceType']}/{resource['id']}", resource)
+            for linked in section.linked.values():  # keyed already
+                for reference, resource in linked.items():
+                    clinical.setdefault(reference, resource)
             for reference in sorted(section.references - clinical.keys()):
                 if (found := read_resource(store, reference)) is not None:
                     clinical[reference] = found
+    if in_transit:
+        for listing in lists:
+            add_warning(listing, "data-in-transit")
     entries.extend(lists)
     entries.extend(with_profile(r) for r in clinical.values())
     if request.warnings:
@@ -157,9 +182,25 @@ def _in_transit(patient: dict[str, Any]) -> bool:
     )
 
 
-def _list_id(record: PatientRecord, section: Section) -> str:
+def _secondary_lists(record: PatientRecord, section: Section, stamp: str) -> list[dict[str, Any]]:
+    """GP Connect's secondary Lists: per clinical area, the entries linked to the section's entries."""
+    out = []
+    for area in _AREA_ORDER:
+        items = section.linked.get(area, {})
+        warnings = section.linked_warnings.get(area, set())
+        if not items and not warnings:
+            continue
+        code, display, _ = SECTION_LISTS[area]
+        out.append(make_list(
+            (code, display), linked_title(area, section.key), record.reference, stamp,
+            _list_id(record, f"{section.key}/{area}"), list(items), warnings,
+        ))
+    return out
+
+
+def _list_id(record: PatientRecord, key: str) -> str:
     # Stable per patient and section, so a consumer can tell a repeat request's Lists apart
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{record.reference}/List/{section.key}"))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{record.reference}/List/{key}"))
 
 
 def _entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from gpbridge.api.context import api_of, request_context
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.identity.golden import is_golden
 from gpbridge.identity.nhs_number import NhsNumberError, validate_nhs_number
+from gpbridge.records.consultations import consultation_topics
 from gpbridge.records.joined import GROUPS, RECORD_TYPES, grouped, reconciled_record
 from gpbridge.records.patient_record import find_patients
 from gpbridge.records.summary import SECTIONS, SUMMARY_TYPES, summary_items
@@ -106,10 +107,11 @@ async def record_page(request: Request) -> Response:
     except FhirError as exc:
         return _error(request, exc)
     api = api_of(request)
-    _, reconciled = await api.call(reconciled_record, api.store, person, RECORD_TYPES)
+    record, reconciled = await api.call(reconciled_record, api.store, person, RECORD_TYPES)
     groups = grouped(reconciled)
+    topics = consultation_topics(record)  # each consultation's entries, grouped by what it was about
     section_of = {id(item): title for key, title in GROUPS for item in groups[key]}
-    sections = [{"key": key, "title": title, "rows": rows(groups[key], reconciled)} for key, title in GROUPS]
+    sections = [{"key": key, "title": title, "rows": rows(groups[key], reconciled, topics)} for key, title in GROUPS]
     return render(request, "record.jinja", patient=person, nhs=request.path_params["nhs_number"],
                   sections=sections, conflicts=conflict_views(reconciled, section_of))
 

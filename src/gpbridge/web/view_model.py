@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpbridge.records.consultations import Topic
 from gpbridge.records.dates import clinical_date
 from gpbridge.records.reconcile import Conflict, Item, Reconciled
 from gpbridge.web.templating import concept_text, nhs_date
@@ -24,6 +25,14 @@ class Version:
 
 
 @dataclass(slots=True)
+class TopicView:
+    """What one topic of a consultation held: its problem (or "Other") and, per heading, the entries."""
+
+    title: str
+    headings: list[tuple[str, list[str]]]
+
+
+@dataclass(slots=True)
 class Row:
     text: str
     detail: str
@@ -31,6 +40,7 @@ class Row:
     sources: list[str]
     merged: int  # how many source statements this row stands for
     conflict_ids: list[str] = field(default_factory=list)
+    topics: list[TopicView] = field(default_factory=list)  # a consultation's contents, by topic
 
 
 @dataclass(slots=True)
@@ -77,7 +87,8 @@ def conflict_id(conflict: Conflict) -> str:
     return "conflict-" + "-".join(sorted(i.key.replace("/", "-") for i in conflict.items))
 
 
-def rows(items: list[Item], reconciled: Reconciled) -> list[Row]:
+def rows(items: list[Item], reconciled: Reconciled, topics: dict[str, list[Topic]] | None = None) -> list[Row]:
+    """One row per item; a consultation's row also lists its topics when ``topics`` has them."""
     out = []
     for item in items:
         shown = item.resource
@@ -88,8 +99,20 @@ def rows(items: list[Item], reconciled: Reconciled) -> list[Row]:
             sources=item.sources,
             merged=len(item.statements),
             conflict_ids=[conflict_id(c) for c in reconciled.conflicts_of(item)],
+            topics=topic_views((topics or {}).get(f"{shown.get('resourceType')}/{shown.get('id')}", [])),
         ))
     return out
+
+
+def topic_views(topics: list[Topic]) -> list[TopicView]:
+    return [
+        TopicView(topic.title or "Other", [
+            (heading or "Entries", [describe(entry[1]) for entry in entries])
+            for heading, entries in topic.in_order()
+        ])
+        for topic in topics
+        if topic.headings
+    ]
 
 
 def conflict_views(reconciled: Reconciled, section_of: dict[int, str]) -> list[ConflictView]:
