@@ -105,6 +105,27 @@ def _as_warning(issue: Issue) -> Issue:
     return Issue("warning", issue.code, issue.diagnostics, issue.expression, issue.details)
 
 
+# -- identity linkage: every stored Patient is matched to a person (identity/linkage.py) -------
+# The one place writes call into identity/: REST create/update/patch, conditional interactions,
+# transaction and batch Bundles and every adapter come through here. The linkage (a golden
+# Patient, perhaps a review Task, the source's ``seealso`` link) is written in the caller's
+# session, so it commits or rolls back with the Patient. ``identity_linkage`` switches it off.
+
+
+def _link_patient(session: StoreSession, patient: dict[str, Any], settings: Settings, id_: str, new: bool) -> None:
+    if settings.identity_linkage:
+        from gpbridge.identity.linkage import link_patient
+
+        link_patient(session, patient, settings=settings, patient_id=id_, new=new)
+
+
+def _unlink_patient(session: StoreSession, id_: str, settings: Settings | None) -> None:
+    if settings is not None and settings.identity_linkage:
+        from gpbridge.identity.linkage import unlink_deleted
+
+        unlink_deleted(session, id_, settings)
+
+
 # -- small shared checks ----------------------------------------------------------------------
 
 
@@ -236,6 +257,10 @@ def create(
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
     warnings = validate_for_write(resource, settings, type_)
+    if type_ == "Patient":
+        if id_ is None:  # linkage links the source by id, so it needs the id before the write
+            id_, minted = new_id(), True
+        _link_patient(session, resource, settings, id_, minted)
     result = session.create(resource, id_, minted=minted)
     result.issues = warnings
     return result
@@ -259,6 +284,8 @@ def update(
     if body_id != id_:
         raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
     warnings = validate_for_write(resource, settings, type_)
+    if type_ == "Patient":
+        _link_patient(session, resource, settings, id_, False)
     result = session.update(type_, id_, resource, if_match)
     result.issues = warnings
     return result
@@ -298,19 +325,27 @@ def conditional_update(
     return update(session, type_, body_id, resource, settings=settings, if_match=if_match)
 
 
-def delete(session: StoreSession, type_: str, id_: str, *, if_match: int | None = None) -> WriteResult | None:
+def delete(
+    session: StoreSession, type_: str, id_: str, *, if_match: int | None = None, settings: Settings | None = None
+) -> WriteResult | None:
     """Logical delete; None when there was nothing to delete (idempotent: the caller answers 204)."""
     check_id(id_)
+    if type_ == "Patient":
+        _unlink_patient(session, id_, settings)
     return session.delete(type_, id_, if_match)
 
 
-def conditional_delete(session: StoreSession, type_: str, criteria: Criteria) -> WriteResult | None:
+def conditional_delete(
+    session: StoreSession, type_: str, criteria: Criteria, *, settings: Settings | None = None
+) -> WriteResult | None:
     """``DELETE Type?criteria`` with single-match semantics: 0 → nothing, 1 → delete, more → 412."""
     matches = find_matches(session, type_, criteria)
     if len(matches) > 1:
         raise _too_many(type_, criteria)
     if not matches:
         return None
+    if type_ == "Patient":
+        _unlink_patient(session, matches[0].id, settings)
     return session.delete(type_, matches[0].id, None)
 
 

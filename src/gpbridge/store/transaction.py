@@ -195,11 +195,11 @@ class _Run:
     def _delete(self, session: StoreSession, entry: _Entry) -> None:
         assert entry.type is not None
         if entry.id is not None:
-            result = ops.delete(session, entry.type, entry.id, if_match=entry.if_match)
+            result = ops.delete(session, entry.type, entry.id, if_match=entry.if_match, settings=self.settings)
             entry.target_id = entry.id
         else:
             assert entry.criteria is not None
-            result = ops.conditional_delete(session, entry.type, entry.criteria)
+            result = ops.conditional_delete(session, entry.type, entry.criteria, settings=self.settings)
             entry.target_id = result.resource.id if result is not None else None
         response: dict[str, Any] = {"status": "204 No Content"}
         if result is not None:
