@@ -95,7 +95,8 @@ class PersonIndex:
             # Most records carry an NHS number, and agreeing on it outweighs every other field
             # together: try its block alone first, and look at the other blocks only when that
             # does not settle it (no one there, a conflict, or too weak a match).
-            found = self.candidates(blocks.get("N" + n) for n in profile.nhs)
+            numbered = [people for people in (blocks.get("N" + n) for n in profile.nhs) if people is not None]
+            found = self.candidates(numbered) if numbered else []
             if len(found) == 1 and profile.verified:
                 decision = verified_link(profile, *found[0])
             if found and decision is None:

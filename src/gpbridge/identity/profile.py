@@ -192,7 +192,11 @@ def profile_of(patient: dict[str, Any]) -> Profile:
                     m.extend(x for x in map(name, givens[1:]) if x)
             if surname:
                 f.append(surname)
-        given, middle, family, previous = _distinct(g), _distinct(m), _distinct(f), _distinct(old)
+        # tuple() of a list of 0 or 1 is one C call; only longer lists need de-duplicating
+        given = tuple(g) if len(g) < 2 else _distinct(g)
+        middle = tuple(m) if len(m) < 2 else _distinct(m)
+        family = tuple(f) if len(f) < 2 else _distinct(f)
+        previous = tuple(old) if len(old) < 2 else _distinct(old)
     value = get("birthDate")
     if type(value) is str and len(value) >= 10:
         birth = (value[:10],)
@@ -220,7 +224,8 @@ def profile_of(patient: dict[str, Any]) -> Profile:
                 if line and type(line) is list:
                     raw = line[-1] if len(line) > 1 else line[0]
                     a.append(code + "|" + address_line(raw))
-        codes, lines = _distinct(c), _distinct(a)
+        codes = tuple(c) if len(c) < 2 else _distinct(c)
+        lines = tuple(a) if len(a) < 2 else _distinct(a)
     identifiers = get("identifier")
     if identifiers:
         n: list[str] = []
@@ -240,7 +245,8 @@ def profile_of(patient: dict[str, Any]) -> Profile:
                         n.append(value)
                         if "extension" in ident and _verified(ident):
                             v.append(value)
-        numbers, verified = _distinct(n), _distinct(v)
+        numbers = tuple(n) if len(n) < 2 else _distinct(n)
+        verified = tuple(v) if len(v) < 2 else _distinct(v)
     return Profile(given, middle, family, previous, birth, sex, codes, lines, numbers, verified)
 
 
