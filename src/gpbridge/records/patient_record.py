@@ -57,7 +57,7 @@ class PatientRecord:
 
 
 def find_patients(store: Store, nhs_number: str) -> list[dict[str, Any]]:
-    """The source Patients carrying ``nhs_number``, then the golden Patient(s) linkage made of them.
+    """The source Patients carrying ``nhs_number``, then the active golden Patient(s) linkage made of them.
 
     One search: a golden Patient files its person's numbers under ``PERSON_NHS_SYSTEM`` (so that
     national-number searches and conditional writes see only source records), hence both systems.
@@ -65,6 +65,8 @@ def find_patients(store: Store, nhs_number: str) -> list[dict[str, Any]]:
     numbers = f"{NHS_NUMBER_SYSTEM}|{nhs_number},{PERSON_NHS_SYSTEM}|{nhs_number}"
     query = parse_search("Patient", [("identifier", numbers), ("_count", "100")])
     found = [orjson.loads(m.content) for m in store.search(query).matches if m.content]
+    # a person merged into another (inactive, replaced-by) is history, not who has the number now
+    found = [p for p in found if not is_golden(p) or p.get("active", True)]
     return sorted(found, key=is_golden)  # stable: sources first, in the store's order
 
 
