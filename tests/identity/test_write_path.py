@@ -243,4 +243,9 @@ def test_a_crowd_sharing_every_key_stops_growing_its_blocks(tmp_path: Path) -> N
     people = store.search(parse_search("Patient", [("_tag", f"{gold.IDENTITY_SYSTEM}|golden"),
                                                    ("_summary", "count")])).total
     assert people == crowd  # different numbers, so different people: none merged
+    from gpbridge.identity.rebuild import rebuild_links
+
+    summary = rebuild_links(store, settings=settings)  # a batch relink keeps the crowd out too
+    assert summary.people == crowd and summary.goldens_written == 0
+    assert store.search(query).total == filed
     store.close()

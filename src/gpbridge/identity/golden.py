@@ -134,8 +134,7 @@ def refresh_keys(golden: dict[str, Any]) -> None:
     """Recompute the blocking-key identifiers from the golden's own values (crowded keys left out)."""
     identifiers = [i for i in golden.get("identifier") or () if i.get("system") != BLOCKING_KEY_SYSTEM]
     if golden.get("active", True):
-        crowded = {i.get("value") for i in identifiers if i.get("system") == CROWDED_KEY_SYSTEM}
-        keys = sorted(set(blocking_keys(golden_profile(golden))) - crowded)[:MAX_KEYS]
+        keys = sorted(set(blocking_keys(golden_profile(golden))) - crowded_keys(golden))[:MAX_KEYS]
         identifiers += [{"use": "secondary", "system": BLOCKING_KEY_SYSTEM, "value": k} for k in keys]
     if identifiers:
         golden["identifier"] = identifiers
@@ -143,11 +142,16 @@ def refresh_keys(golden: dict[str, Any]) -> None:
         golden.pop("identifier", None)
 
 
+def crowded_keys(golden: dict[str, Any]) -> set[str]:
+    """The blocking keys ``golden`` is deliberately not filed under (see ``CROWDED_KEY_SYSTEM``)."""
+    return {i.get("value") for i in golden.get("identifier") or () if i.get("system") == CROWDED_KEY_SYSTEM}
+
+
 def mark_crowded(golden: dict[str, Any], keys: set[str]) -> None:
     """Stop filing ``golden`` under ``keys`` (shared by a crowd), now and on every later refresh."""
-    identifiers = golden.setdefault("identifier", [])
-    marked = {i.get("value") for i in identifiers if i.get("system") == CROWDED_KEY_SYSTEM}
-    identifiers += [{"use": "secondary", "system": CROWDED_KEY_SYSTEM, "value": k} for k in sorted(keys - marked)]
+    marked = crowded_keys(golden)
+    golden.setdefault("identifier", []).extend(
+        {"use": "secondary", "system": CROWDED_KEY_SYSTEM, "value": k} for k in sorted(keys - marked))
     refresh_keys(golden)
 
 
