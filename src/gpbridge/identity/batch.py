@@ -102,9 +102,10 @@ class PersonIndex:
             if found and decision is None:
                 decision = decide(profile, found, self.model, self.thresholds)
             if decision is not None and decision.action == LINKED:
-                # The usual case, kept lean. The record files new keys only when it brings a
-                # name, date, postcode or number the person lacked; otherwise its keys are
-                # already the person's.
+                # The usual case, kept lean. The record files keys only when it brings a name,
+                # date, postcode or number the person lacked: otherwise each of its values is
+                # already filed with the person under some key (the recall on the bench is
+                # unchanged; the golden Patient on the store path files every combination).
                 person = decision.person
                 if self.profiles[person].absorb(profile):
                     self._file(blocking_keys(profile), None, person)
