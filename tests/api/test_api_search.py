@@ -48,7 +48,7 @@ def test_system_search_with_type(client: Client) -> None:
     r = client.get("/fhir?_type=Patient,Observation")
     assert r.status_code == 200
     types = sorted(e["resource"]["resourceType"] for e in r.json()["entry"])
-    assert types == ["Observation", "Observation", "Patient"]
+    assert types == ["Observation", "Observation", "Patient", "Patient"]  # the source and its golden Patient
 
 
 def test_paging_links(client: Client) -> None:

@@ -12,7 +12,6 @@ from starlette.testclient import TestClient
 from gpbridge.api import identity
 from gpbridge.api.context import Api
 from gpbridge.config import Settings
-from gpbridge.identity.linkage import link_patient
 from gpbridge.security.audit import MemoryAuditSink
 from gpbridge.store import interactions as ops
 from gpbridge.store.sqlite import SQLiteStore
@@ -34,8 +33,7 @@ def ingest(store: SQLiteStore, pid: str, given: str, birth: str, postcode: str) 
     patient: dict[str, Any] = {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": birth,
                                "name": [{"use": "official", "family": "Smith", "given": [given]}],
                                "address": [{"use": "home", "line": ["1 Mill Lane"], "postalCode": postcode}]}
-    with store.session() as session:
-        link_patient(store, session, patient)
+    with store.session() as session:  # the write path links the Patient (interactions' identity hook)
         ops.update(session, "Patient", pid, patient, settings=store.settings)
 
 

@@ -26,6 +26,7 @@ VERIFIED = [{"url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCor
 
 
 POSTGRES_DSN = Settings.from_env().test_postgres
+UNLINKED = Settings(identity_linkage=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -60,10 +61,12 @@ def person(pid: str, given: str, family: str, birth: str, postcode: str = "LS6 3
 
 
 def ingest(store: Store, patient: dict[str, Any]) -> LinkOutcome:
-    """What the wired write path does: link, then store the Patient (with its new link) in one session."""
+    """What the wired write path does (``interactions.update`` calls ``link_patient``): link, then
+    store the Patient with its new link, in one session."""
     with store.session() as session:
-        outcome = link_patient(store, session, patient)
-        ops.update(session, "Patient", patient["id"], patient, settings=store.settings)
+        outcome = link_patient(session, patient, settings=store.settings)
+        # the hook is called directly above, to see its outcome: switched off for the write itself
+        ops.update(session, "Patient", patient["id"], patient, settings=UNLINKED)
     return outcome
 
 
@@ -251,13 +254,13 @@ def test_match_rejects_bad_parameters() -> None:
 def test_golden_patients_are_not_linked_again(store: Store) -> None:
     out = ingest(store, person("a", "Margaret", "Smith", "1950-03-04"))
     with store.session() as session:
-        assert link_patient(store, session, read(store, out.person)).action == "skipped"
+        assert link_patient(session, read(store, out.person), settings=store.settings).action == "skipped"
 
 
 def test_linkage_can_be_switched_off(store: Store) -> None:
     settings = Settings(identity_linkage=False)
     with store.session() as session:
-        assert link_patient(store, session, person("a", "A", "B", "1990-01-01"), settings=settings).action == "skipped"
+        assert link_patient(session, person("a", "A", "B", "1990-01-01"), settings=settings).action == "skipped"
 
 
 def test_golden_patients_and_review_tasks_pass_validation(store: Store) -> None:

@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 from gpbridge.api.app import create_app
 from gpbridge.config import Settings
 from gpbridge.demo.loader import load_demo
-from gpbridge.records.demo_sources import GOLDEN_ID, SECOND_SOURCE, add_second_source
+from gpbridge.identity.golden import is_golden
+from gpbridge.records.demo_sources import SECOND_SOURCE, add_second_source
 from gpbridge.records.patient_record import find_patients
 from gpbridge.store import open_store
 
@@ -33,6 +34,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     store.close()
 
 
+@pytest.fixture(scope="module")
+def golden_id(client: TestClient) -> str:
+    """The person linkage made of the GP's and the hospital's records of the demo patient."""
+    found = [p for p in find_patients(client.app.state.api.store, DEMO_NHS) if is_golden(p)]
+    assert len(found) == 1
+    return str(found[0]["id"])
+
+
 def _summary(client: TestClient, id_: str) -> dict[str, Any]:
     response = client.get(f"/fhir/Patient/{id_}/$summary")
     assert response.status_code == 200, response.text
@@ -44,8 +53,8 @@ def _by_ref(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in bundle["entry"]}
 
 
-def test_a_document_with_the_ips_sections(client: TestClient) -> None:
-    bundle = _summary(client, GOLDEN_ID)
+def test_a_document_with_the_ips_sections(client: TestClient, golden_id: str) -> None:
+    bundle = _summary(client, golden_id)
     assert bundle["type"] == "document"
     composition = bundle["entry"][0]["resource"]
     assert composition["resourceType"] == "Composition"
@@ -57,8 +66,8 @@ def test_a_document_with_the_ips_sections(client: TestClient) -> None:
     assert all(e["fullUrl"].endswith(k) for e, k in zip(bundle["entry"], resources, strict=True))
 
 
-def test_a_fact_from_two_sources_is_shown_once_with_a_provenance_naming_both(client: TestClient) -> None:
-    bundle = _summary(client, GOLDEN_ID)
+def test_a_fact_from_two_sources_is_shown_once_with_a_provenance_naming_both(client: TestClient, golden_id: str) -> None:
+    bundle = _summary(client, golden_id)
     allergies = next(s for s in bundle["entry"][0]["resource"]["section"] if s["code"]["coding"][0]["code"] == "48765-2")
     assert len(allergies["entry"]) == 1  # the penicillin allergy, recorded by both
     shown = allergies["entry"][0]["reference"]
@@ -68,8 +77,8 @@ def test_a_fact_from_two_sources_is_shown_once_with_a_provenance_naming_both(cli
     assert SECOND_SOURCE in {e["what"]["display"] for e in provenance["entity"]}
 
 
-def test_conflicts_are_detected_issues_implicating_both_versions(client: TestClient) -> None:
-    bundle = _summary(client, GOLDEN_ID)
+def test_conflicts_are_detected_issues_implicating_both_versions(client: TestClient, golden_id: str) -> None:
+    bundle = _summary(client, golden_id)
     resources = _by_ref(bundle)
     issues = [r for r in resources.values() if r["resourceType"] == "DetectedIssue"]
     assert {i["code"]["coding"][0]["code"] for i in issues} == {"problem-status", "observation-value"}
@@ -81,7 +90,7 @@ def test_conflicts_are_detected_issues_implicating_both_versions(client: TestCli
 
 def test_a_source_patient_gets_the_whole_persons_summary(client: TestClient) -> None:
     store = client.app.state.api.store
-    gp_patient = next(p for p in find_patients(store, DEMO_NHS) if not p["id"].startswith(("person-", "leeds-")))
+    gp_patient = next(p for p in find_patients(store, DEMO_NHS) if not is_golden(p) and not p["id"].startswith("leeds-"))
     via_source = _summary(client, gp_patient["id"])
     assert any(r["resourceType"] == "DetectedIssue" for r in _by_ref(via_source).values())
 

@@ -27,10 +27,11 @@ from starlette.routing import Mount, Route
 from gpbridge.api.context import Api, request_context
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
-from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number
+from gpbridge.identity.nhs_number import is_valid_nhs_number
 from gpbridge.identity.pds_errors import PdsError, invalid_value
 from gpbridge.identity.pds_render import is_restricted, ods_code_of, render_patient, security_code
 from gpbridge.identity.pds_search import CANDIDATE_CAP, parse_query, people, search
+from gpbridge.records.patient_record import find_patients
 from gpbridge.search.parse import parse_search
 from gpbridge.security.audit import AuditSink, NullAuditSink
 from gpbridge.security.policy import RequestContext, authorize
@@ -90,9 +91,8 @@ class PdsService:
     # -- store reads (blocking) -----------------------------------------------------------------
 
     def patients_with_number(self, nhs_number: str) -> list[dict[str, Any]]:
-        query = parse_search("Patient", [("identifier", f"{NHS_NUMBER_SYSTEM}|{nhs_number}"), ("_count", "100")])
-        query.total = "none"
-        return [orjson.loads(s.content) for s in self.store.search(query).matches if s.content]
+        # source records and the person linkage made of them (see records.patient_record)
+        return find_patients(self.store, nhs_number)
 
     def candidates(self, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
         query = parse_search("Patient", [*params, ("_count", str(CANDIDATE_CAP + 1))], max_count=CANDIDATE_CAP + 1)

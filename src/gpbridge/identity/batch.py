@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from gpbridge.identity.blocking import blocking_keys
-from gpbridge.identity.decide import LINKED, Decision, Thresholds, decide
+from gpbridge.identity.decide import LINKED, Decision, Thresholds, decide, verified_link
 from gpbridge.identity.model import Model
 from gpbridge.identity.profile import Profile
 
@@ -88,24 +88,38 @@ class PersonIndex:
                 self.members[same].append(key)
                 return Decision(LINKED, same, 1.0, "identical to a record already linked")
         blocks = self.blocks
-        keys = blocking_keys(profile)
-        lists = [blocks.get(k) for k in keys]  # looked up once: for candidates, then for filing
         decision: Decision | None = None
         if force is not None:
             decision = Decision(LINKED, force, 1.0, "linked by a reviewer")
-        else:
-            if profile.verified and not banned:
-                # Most records carry a verified NHS number: try its block alone first, and score
-                # the other blocks only when that does not settle it.
-                found = self.candidates(blocks.get("N" + n) for n in profile.verified)
-                if found:
-                    decision = decide(profile, found, self.model, self.thresholds)
-            if decision is None or decision.action != LINKED:
-                candidates = self.candidates(lists)
-                if banned:
-                    candidates = [c for c in candidates if not banned.intersection(self.members[c[0]])]
-                decision = decide(profile, candidates, self.model, self.thresholds)
-        assert decision is not None
+        elif profile.nhs and not banned:
+            # Most records carry an NHS number, and agreeing on it outweighs every other field
+            # together: try its block alone first, and look at the other blocks only when that
+            # does not settle it (no one there, a conflict, or too weak a match).
+            numbered = [people for people in (blocks.get("N" + n) for n in profile.nhs) if people is not None]
+            found = self.candidates(numbered) if numbered else []
+            if len(found) == 1 and profile.verified:
+                decision = verified_link(profile, *found[0])
+            if found and decision is None:
+                decision = decide(profile, found, self.model, self.thresholds)
+            if decision is not None and decision.action == LINKED:
+                # The usual case, kept lean. The record files keys only when it brings a name,
+                # date, postcode or number the person lacked: otherwise each of its values is
+                # already filed with the person under some key (the recall on the bench is
+                # unchanged; the golden Patient on the store path files every combination).
+                person = decision.person
+                if self.profiles[person].absorb(profile):
+                    self._file(blocking_keys(profile), None, person)
+                self.members[person].append(key)
+                if signature is not None:
+                    self.identical[signature] = person
+                return decision
+        keys = blocking_keys(profile)
+        lists = [blocks.get(k) for k in keys]  # looked up once: for candidates, then for filing
+        if decision is None or decision.action != LINKED:
+            candidates = self.candidates(lists)
+            if banned:
+                candidates = [c for c in candidates if not banned.intersection(self.members[c[0]])]
+            decision = decide(profile, candidates, self.model, self.thresholds)
         if decision.action == LINKED:
             person = decision.person
             self.profiles[person].absorb(profile)
@@ -114,6 +128,16 @@ class PersonIndex:
             person = len(self.profiles)
             self.profiles.append(profile)
             self.members.append([key])
+        self._file(keys, lists, person)
+        if signature is not None:
+            self.identical[signature] = person
+        return decision if decision.action == LINKED else _as_new(decision, person)
+
+    def _file(self, keys: list[str], lists: list[list[int] | None] | None, person: int) -> None:
+        """File ``person`` under ``keys`` (``lists``: their blocks, when already looked up)."""
+        blocks = self.blocks
+        if lists is None:
+            lists = [blocks.get(k) for k in keys]
         for k, people in zip(keys, lists, strict=True):
             if people is None:
                 if k not in blocks:
@@ -122,9 +146,6 @@ class PersonIndex:
                     blocks[k].append(person)
             elif person not in people:
                 people.append(person)
-        if signature is not None:
-            self.identical[signature] = person
-        return decision if decision.action == LINKED else _as_new(decision, person)
 
 
 def _as_new(decision: Decision, person: int) -> Decision:

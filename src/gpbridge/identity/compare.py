@@ -46,6 +46,15 @@ def compare(a: Profile, b: Profile) -> tuple[int, int, int, int, int, int]:
     )
 
 
+def clearly_different(a: Profile, b: Profile) -> bool:
+    """Two of given name, family name and date of birth flatly disagree (``decide``'s test, computed
+    lazily: the third level is needed only when exactly one of the first two disagrees)."""
+    flat = (_given(a, b) == 0) + (_family(a, b) == 0)
+    if flat == 1:
+        return _birth(a.birth, b.birth) == 0
+    return flat == 2
+
+
 def _nhs(a: Profile, b: Profile) -> int:
     if not a.nhs or not b.nhs:
         return MISSING

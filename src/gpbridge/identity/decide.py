@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpbridge.identity.compare import compare
+from gpbridge.identity.compare import clearly_different, compare
 from gpbridge.identity.model import Model, probability, weight_for
 from gpbridge.identity.profile import Profile, shares
 
@@ -121,6 +121,17 @@ def decide(
             return Decision(REVIEW, s.person, s.probability, "match probability between the thresholds", scored)
         break  # sorted: nothing further can reach the lower threshold
     return Decision(NEW, reason="no candidate reaches the lower threshold", candidates=scored)
+
+
+def verified_link(record: Profile, person: Any, other: Profile) -> Decision | None:
+    """``decide`` for the commonest case, without scoring: one candidate, sharing a verified number.
+
+    The same outcome ``decide`` reaches for it (linked, unless the demographics clearly differ);
+    None when ``decide`` must look (no shared verified number, or clearly different people).
+    """
+    if not shares(record.verified, other.verified) or clearly_different(record, other):
+        return None
+    return Decision(LINKED, person, 1.0, "same verified NHS number")
 
 
 def _household(levels: tuple[int, ...]) -> bool:

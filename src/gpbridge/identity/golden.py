@@ -2,8 +2,8 @@
 
 A golden Patient is an ordinary Patient (so it is versioned, searchable and audited like any
 other) tagged ``identity|golden``. It carries the union of what its sources say — every name
-(previous ones as ``use=old``), every address, every valid NHS number, other dates of birth in an
-extension — and ``link`` entries of type ``seealso`` to each source. Each source carries one
+(previous ones as ``use=old``), every address, every NHS number (under ``PERSON_NHS_SYSTEM``, so
+national-number searches find only source records), other dates of birth in an extension — and ``link`` entries of type ``seealso`` to each source. Each source carries one
 ``seealso`` link back. A person merged into another is kept, inactive, with a ``replaced-by``
 link, so a merge can be undone from history. Its blocking keys are stored as identifiers of a
 gpbridge system, so finding candidates is one indexed token search, not a scan.
@@ -17,11 +17,15 @@ from typing import Any
 
 from gpbridge.identity.blocking import blocking_keys
 from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM
-from gpbridge.identity.profile import OTHER_BIRTH_DATE, Profile, profile_of
+from gpbridge.identity.profile import OTHER_BIRTH_DATE, PERSON_NHS_SYSTEM, Profile, profile_of
 
 IDENTITY_SYSTEM = "https://gpbridge.dev/fhir/CodeSystem/identity"
 GOLDEN_TAG = {"system": IDENTITY_SYSTEM, "code": "golden", "display": "Golden record: one person across sources"}
 BLOCKING_KEY_SYSTEM = "https://gpbridge.dev/Id/identity-blocking-key"
+#: blocking keys this person is deliberately not filed under: keys shared by a crowd of people
+#: (placeholder names, a test-patient flood) find nothing useful and would make every write that
+#: shares them search the whole crowd
+CROWDED_KEY_SYSTEM = "https://gpbridge.dev/Id/identity-crowded-key"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 GOLDEN_PREFIX = "person-"
 MAX_KEYS = 80  # a person with many name/date variants still files under a bounded number of keys
@@ -48,6 +52,16 @@ def person_of_source(patient: dict[str, Any]) -> str | None:
         reference = ((link or {}).get("other") or {}).get("reference")
         if is_person_reference(reference):
             return str(reference).split("/", 1)[1]
+    return None
+
+
+def replaced_by(person: dict[str, Any]) -> str | None:
+    """The survivor a merged (retired) golden Patient points at, if any."""
+    for link in person.get("link") or ():
+        if isinstance(link, dict) and link.get("type") == "replaced-by":
+            reference = (link.get("other") or {}).get("reference", "")
+            if isinstance(reference, str) and reference.startswith("Patient/"):
+                return reference.split("/", 1)[1]
     return None
 
 
@@ -93,7 +107,10 @@ def absorb(golden: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
            key=lambda a: (a.get("postalCode"), tuple(a.get("line") or ())))
     _union(golden, "telecom", [t for t in source.get("telecom") or () if isinstance(t, dict) and t.get("value")],
            key=lambda t: (t.get("system"), t.get("value")))
-    nhs = [i for i in source.get("identifier") or () if isinstance(i, dict) and i.get("system") == NHS_NUMBER_SYSTEM]
+    # The person's numbers under our own system, never the national one: a search, conditional
+    # create or conditional reference by NHS number must find the one source record, not it too.
+    nhs = [{**i, "system": PERSON_NHS_SYSTEM} for i in source.get("identifier") or ()
+           if isinstance(i, dict) and i.get("system") in (NHS_NUMBER_SYSTEM, PERSON_NHS_SYSTEM)]
     _union(golden, "identifier", nhs, key=lambda i: (i.get("system"), i.get("value"), bool(i.get("extension"))))
     for field in ("gender", "birthDate", "deceasedDateTime", "deceasedBoolean", "generalPractitioner",
                   "managingOrganization"):
@@ -114,15 +131,28 @@ def absorb(golden: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
 
 
 def refresh_keys(golden: dict[str, Any]) -> None:
-    """Recompute the blocking-key identifiers from the golden's own values."""
+    """Recompute the blocking-key identifiers from the golden's own values (crowded keys left out)."""
     identifiers = [i for i in golden.get("identifier") or () if i.get("system") != BLOCKING_KEY_SYSTEM]
     if golden.get("active", True):
-        keys = sorted(set(blocking_keys(golden_profile(golden))))[:MAX_KEYS]
+        keys = sorted(set(blocking_keys(golden_profile(golden))) - crowded_keys(golden))[:MAX_KEYS]
         identifiers += [{"use": "secondary", "system": BLOCKING_KEY_SYSTEM, "value": k} for k in keys]
     if identifiers:
         golden["identifier"] = identifiers
     else:
         golden.pop("identifier", None)
+
+
+def crowded_keys(golden: dict[str, Any]) -> set[str]:
+    """The blocking keys ``golden`` is deliberately not filed under (see ``CROWDED_KEY_SYSTEM``)."""
+    return {i.get("value") for i in golden.get("identifier") or () if i.get("system") == CROWDED_KEY_SYSTEM}
+
+
+def mark_crowded(golden: dict[str, Any], keys: set[str]) -> None:
+    """Stop filing ``golden`` under ``keys`` (shared by a crowd), now and on every later refresh."""
+    marked = crowded_keys(golden)
+    golden.setdefault("identifier", []).extend(
+        {"use": "secondary", "system": CROWDED_KEY_SYSTEM, "value": k} for k in sorted(keys - marked))
+    refresh_keys(golden)
 
 
 def golden_profile(golden: dict[str, Any]) -> Profile:
@@ -159,6 +189,14 @@ def _clean_name(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _clean_address(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k != "id"}
+
+
+def invalidated(patient: dict[str, Any]) -> bool:
+    """Labelled ``REDACTED``: an invalidated record (PDS's INVALIDATED_RESOURCE), never linked."""
+    for label in (patient.get("meta") or {}).get("security") or ():
+        if isinstance(label, dict) and label.get("code") == "REDACTED":
+            return True
+    return False
 
 
 def _restricted(patient: dict[str, Any]) -> bool:

@@ -1,7 +1,8 @@
 """The write-path hook: every incoming Patient is matched to a person, inside the same session.
 
-``link_patient(store, session, patient)`` is called by the single write path for each Patient
-about to be stored (REST, transaction Bundles, adapters alike). It finds candidate people with one
+``link_patient(session, patient, settings=...)`` is called by the single write path
+(``store.interactions``, marked "identity linkage") for each Patient about to be stored: REST
+create/update/patch, conditional interactions, transaction and batch Bundles, adapters alike. It finds candidate people with one
 indexed search on their blocking keys, decides (``decide``), and writes what follows in the same
 transaction: the person's golden Patient (created or extended), a review Task when a human must
 decide, and — in ``patient`` itself — the ``seealso`` link to the person. So a Patient and its
@@ -37,6 +38,18 @@ class IdentityConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings | None) -> IdentityConfig:
+        global _last_config
+        # One Settings object serves a whole process: its config (weight tables included) is
+        # worked out once, not for every Patient written.
+        last = _last_config
+        if last is not None and last[0] is settings:
+            return last[1]
+        config = cls._from_settings(settings)
+        _last_config = (settings, config)
+        return config
+
+    @classmethod
+    def _from_settings(cls, settings: Settings | None) -> IdentityConfig:
         if settings is None:
             extra: dict = {}
         else:  # typed settings first; ``extra`` may carry EM-learnt identity_m / identity_u tables
@@ -45,6 +58,9 @@ class IdentityConfig:
                      "identity_linkage": settings.identity_linkage}
         return cls(Model.from_settings(extra), Thresholds.from_settings(extra),
                    bool(extra.get("identity_linkage", True)))
+
+
+_last_config: tuple[Settings | None, IdentityConfig] | None = None
 
 
 @dataclass
@@ -59,54 +75,64 @@ class LinkOutcome:
 
 
 def link_patient(
-    store: Any,
     session: StoreSession,
     patient: dict[str, Any],
     *,
     settings: Settings | None = None,
     patient_id: str | None = None,
+    new: bool = False,
 ) -> LinkOutcome:
     """Match one incoming Patient and record the outcome in ``session``.
 
     ``patient`` must carry the id it is stored under (or pass ``patient_id``); call it *before*
     the Patient is written, so the ``seealso`` link added to ``patient`` is stored with it and no
-    extra version is made. Golden Patients (our own writes) are skipped.
+    extra version is made. ``new``: the id was just minted, so no stored version can be linked
+    yet (saves a read). Golden Patients (our own writes) are skipped.
     """
-    if patient.get("resourceType") != "Patient" or gold.is_golden(patient):
-        return LinkOutcome(SKIPPED, None, reason="not a source Patient")
     source_id = patient_id or patient.get("id")
+    if (patient.get("resourceType") != "Patient" or gold.is_golden(patient)
+            or str(source_id or "").startswith(gold.GOLDEN_PREFIX)):
+        return LinkOutcome(SKIPPED, None, reason="not a source Patient")
+    if gold.invalidated(patient):  # an invalidated record is nobody's: PDS answers it as gone
+        return LinkOutcome(SKIPPED, None, reason="invalidated record")
     if not source_id:
         raise ValueError("link_patient needs the Patient's id (patient['id'] or patient_id=)")
-    settings = settings or getattr(store, "settings", None) or Settings()
+    settings = settings or Settings()
     config = IdentityConfig.from_settings(settings)
     if not config.enabled:
         return LinkOutcome(SKIPPED, None, reason="identity linkage is switched off")
     record = {**patient, "id": source_id}
     profile = profile_of(record)
 
-    current = person_containing(session, source_id)
+    current = None if new else current_person(session, source_id)
     if current is not None:  # an update of a linked source: the person learns the new values
         golden = gold.absorb(current, record)
         write_golden(session, golden, settings)
         gold.set_person_link(patient, golden["id"])
         return LinkOutcome(LINKED, golden["id"], 1.0, "already linked to this person")
 
-    decision = decide(profile, candidates(session, profile), config.model, config.thresholds)
-    return apply_decision(session, patient, record, decision, settings)
+    crowded: set[str] = set()
+    decision = decide(profile, candidates(session, profile, crowded), config.model, config.thresholds)
+    return apply_decision(session, patient, record, decision, settings, crowded)
 
 
 def apply_decision(
-    session: StoreSession, patient: dict[str, Any], record: dict[str, Any], decision: Decision, settings: Settings
+    session: StoreSession, patient: dict[str, Any], record: dict[str, Any], decision: Decision, settings: Settings,
+    crowded: set[str] | None = None,
 ) -> LinkOutcome:
     from gpbridge.identity.review import open_review
 
     if decision.action == LINKED:
         golden = read_person(session, decision.person)
         golden = gold.absorb(golden, record)
+        if crowded:
+            gold.mark_crowded(golden, crowded)
         write_golden(session, golden, settings)
         gold.set_person_link(patient, golden["id"])
         return LinkOutcome(LINKED, golden["id"], decision.score, decision.reason, candidates=decision.candidates)
     golden = gold.build_golden(gold.new_golden_id(), [record])
+    if crowded:
+        gold.mark_crowded(golden, crowded)
     write_golden(session, golden, settings, create=True)
     gold.set_person_link(patient, golden["id"])
     outcome = LinkOutcome(decision.action, golden["id"], decision.score, decision.reason,
@@ -123,8 +149,14 @@ def apply_decision(
     return outcome
 
 
-def candidates(session: StoreSession, profile: Profile) -> list[tuple[str, Profile]]:
-    """People sharing a blocking key with ``profile``: one indexed token search."""
+def candidates(session: StoreSession, profile: Profile, crowded: set[str] | None = None) -> list[tuple[str, Profile]]:
+    """People sharing a blocking key with ``profile``: one indexed token search.
+
+    When the search comes back full, the keys every one of those people shares are a crowd's
+    (``MAX_CANDIDATES`` or more people): they are added to ``crowded``, so the person this record
+    joins or starts is not filed under them and the crowd stops growing (``batch.MAX_BLOCK``
+    skips such blocks the same way).
+    """
     keys = sorted(set(blocking_keys(profile)))
     if not keys:
         return []
@@ -133,13 +165,67 @@ def candidates(session: StoreSession, profile: Profile) -> list[tuple[str, Profi
         count=MAX_CANDIDATES,
     ))
     out = []
+    shared = set(keys) if crowded is not None and len(found.matches) >= MAX_CANDIDATES else set()
     for stored in found.matches:
         if stored.deleted or stored.content is None:
             continue
         resource = orjson.loads(stored.content)
+        if not gold.is_golden(resource):  # a client's Patient that happens to use our key system
+            continue
+        if shared:
+            shared.intersection_update(i.get("value") for i in resource.get("identifier") or ()
+                                       if i.get("system") == gold.BLOCKING_KEY_SYSTEM)
         if resource.get("active", True):
             out.append((stored.id, gold.golden_profile(resource)))
+    if crowded is not None:
+        crowded.update(shared)
     return out
+
+
+def current_person(session: StoreSession, source_id: str) -> dict[str, Any] | None:
+    """The active golden Patient a stored source belongs to: found by the source's own link (a
+    read by id), following merges; the indexed search only when that link is stale."""
+    source = read_patient(session, source_id)
+    if source is None:
+        return None
+    person_id = gold.person_of_source(source)
+    for _ in range(10):  # a chain of merges is short; the bound only guards against a cycle
+        if person_id is None:
+            return None
+        person = read_patient(session, person_id)
+        if person is None:
+            break
+        if person.get("active", True):
+            if source_id in gold.members(person):
+                return person
+            break
+        person_id = gold.replaced_by(person)
+    return person_containing(session, source_id)
+
+
+def unlink_deleted(session: StoreSession, source_id: str, settings: Settings) -> str | None:
+    """A source Patient is being deleted: its person forgets it, in a new version.
+
+    The person is rebuilt from the sources that remain (history keeps what the deleted one
+    contributed); a person left with none is retired (inactive), never deleted. Returns the
+    person's id, or None when the source was not linked.
+    """
+    person = current_person(session, source_id)
+    if person is None:
+        return None
+    remaining = [m for m in gold.members(person) if m != source_id]
+    sources = [p for p in (read_patient(session, m) for m in remaining) if p is not None]
+    rebuilt = gold.build_golden(person["id"], sources)
+    # the person's own tags; a restricted label only if a remaining source still carries one
+    meta = {"tag": (person.get("meta") or {}).get("tag") or [gold.GOLDEN_TAG]}
+    if "security" in rebuilt["meta"]:
+        meta["security"] = rebuilt["meta"]["security"]
+    rebuilt["meta"] = meta
+    if not sources:
+        rebuilt["active"] = False
+        gold.refresh_keys(rebuilt)
+    write_golden(session, rebuilt, settings)
+    return str(person["id"])
 
 
 def person_containing(session: StoreSession, source_id: str) -> dict[str, Any] | None:
@@ -148,7 +234,7 @@ def person_containing(session: StoreSession, source_id: str) -> dict[str, Any] |
     for stored in found.matches:
         if stored.content is not None and not stored.deleted:
             resource = orjson.loads(stored.content)
-            if resource.get("active", True) and source_id in gold.members(resource):
+            if gold.is_golden(resource) and resource.get("active", True) and source_id in gold.members(resource):
                 return dict(resource)
     return None
 
@@ -156,8 +242,18 @@ def person_containing(session: StoreSession, source_id: str) -> dict[str, Any] |
 def _query(clause: Clause, count: int = 10) -> SearchQuery:
     # Built directly rather than parsed from a URL: this runs for every Patient written, and
     # parsing the same two shapes of query again and again cost more than the search itself.
-    golden = Clause("_tag", "token", None, [TokenValue(gold.IDENTITY_SYSTEM, "golden")])
-    return SearchQuery(type="Patient", clauses=[golden, clause], count=count, total="none")
+    # One selective clause only: a "_tag=golden" clause beside it matches every person in the
+    # store, and a planner starting from it makes each write scan them all (quadratic ingest).
+    # Results are checked to be golden Patients instead.
+    return SearchQuery(type="Patient", clauses=[clause], count=count, total="none")
+
+
+def read_patient(session: StoreSession, patient_id: str) -> dict[str, Any] | None:
+    """The current Patient ``patient_id`` as the session sees it; None when absent or deleted."""
+    stored = session.read("Patient", patient_id)
+    if stored is None or stored.deleted or stored.content is None:
+        return None
+    return dict(orjson.loads(stored.content))
 
 
 def read_person(session: StoreSession, golden_id: str) -> dict[str, Any]:

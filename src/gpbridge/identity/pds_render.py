@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number
-from gpbridge.identity.profile import VERIFICATION_EXTENSION
+from gpbridge.identity.profile import PERSON_NHS_SYSTEM, VERIFICATION_EXTENSION
 
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -46,7 +46,7 @@ def nhs_numbers_of(patient: dict[str, Any]) -> list[str]:
     """Every valid NHS number on the Patient, in order."""
     out = []
     for ident in patient.get("identifier") or ():
-        if isinstance(ident, dict) and ident.get("system") == NHS_NUMBER_SYSTEM:
+        if isinstance(ident, dict) and ident.get("system") in (NHS_NUMBER_SYSTEM, PERSON_NHS_SYSTEM):
             value = str(ident.get("value", "")).replace(" ", "")
             if is_valid_nhs_number(value) and value not in out:
                 out.append(value)

@@ -18,10 +18,12 @@ VERIFICATION_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-
 VERIFIED_CODE = "01"  # "Number present and verified" (traced against PDS)
 #: extension on a golden Patient carrying dates of birth its sources disagree on
 OTHER_BIRTH_DATE = "https://gpbridge.dev/fhir/StructureDefinition/identity-other-birth-date"
+#: the system a golden Patient files its person's NHS numbers under: not the national system, so a
+#: search, conditional create or conditional reference by NHS number finds only source records
+PERSON_NHS_SYSTEM = "https://gpbridge.dev/Id/person-nhs-number"
 _NOT_LETTERS = re.compile(r"[^A-Z]+")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 _cache: dict[str, str] = {}
-_alnum_cache: dict[str, str] = {}
 _nhs_cache: dict[str, bool] = {}
 
 
@@ -40,29 +42,53 @@ class Profile:
     nhs: tuple[str, ...] = ()  # valid NHS numbers
     verified: tuple[str, ...] = ()  # the subset verified against PDS
 
-    def absorb(self, other: Profile) -> None:
-        """Add everything ``other`` knows (a record joining a person)."""
+    def absorb(self, other: Profile) -> bool:
+        """Add everything ``other`` knows (a record joining a person).
+
+        True when a field blocking keys are made of (names, dates of birth, postcodes, NHS
+        numbers) gained a value: only then can the record file the person under a new key.
+        """
         # Spelled out field by field: this runs once per linked record in a batch.
+        keyed = False
         if other.given and other.given != self.given:
-            self.given = _union(self.given, other.given)
+            extra = _extra(self.given, other.given)
+            if extra:
+                self.given += extra
+                keyed = True
         if other.middle and other.middle != self.middle:
             self.middle = _union(self.middle, other.middle)
         if other.family and other.family != self.family:
-            self.family = _union(self.family, other.family)
+            extra = _extra(self.family, other.family)
+            if extra:
+                self.family += extra
+                keyed = True
         if other.previous and other.previous != self.previous:
-            self.previous = _union(self.previous, other.previous)
+            extra = _extra(self.previous, other.previous)
+            if extra:
+                self.previous += extra
+                keyed = True
         if other.birth and other.birth != self.birth:
-            self.birth = _union(self.birth, other.birth)
+            extra = _extra(self.birth, other.birth)
+            if extra:
+                self.birth += extra
+                keyed = True
         if other.sex and other.sex != self.sex:
             self.sex = _union(self.sex, other.sex)
         if other.postcode and other.postcode != self.postcode:
-            self.postcode = _union(self.postcode, other.postcode)
+            extra = _extra(self.postcode, other.postcode)
+            if extra:
+                self.postcode += extra
+                keyed = True
         if other.address and other.address != self.address:
             self.address = _union(self.address, other.address)
         if other.nhs and other.nhs != self.nhs:
-            self.nhs = _union(self.nhs, other.nhs)
+            extra = _extra(self.nhs, other.nhs)
+            if extra:
+                self.nhs += extra
+                keyed = True
         if other.verified and other.verified != self.verified:
             self.verified = _union(self.verified, other.verified)
+        return keyed
 
     def copy(self) -> Profile:
         return Profile(*(getattr(self, f) for f in _FIELDS))
@@ -75,8 +101,13 @@ class Profile:
 _FIELDS = ("given", "middle", "family", "previous", "birth", "sex", "postcode", "address", "nhs", "verified")
 
 
+def _extra(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of ``b`` that ``a`` lacks."""
+    return tuple(v for v in b if v not in a)
+
+
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
-    extra = tuple(v for v in b if v not in a)
+    extra = _extra(a, b)
     return a + extra if extra else a
 
 
@@ -96,7 +127,9 @@ def name(value: Any) -> str:
     if out is None:
         if len(_cache) > 500_000:  # names repeat; the cache only needs the common ones
             _cache.clear()
-        out = _NOT_LETTERS.sub("", value.upper())
+        out = value.upper()
+        if not (out.isalpha() and out.isascii()):  # most names need no regular expression
+            out = _NOT_LETTERS.sub("", out)
         _cache[value] = out
     return out
 
@@ -105,12 +138,12 @@ def postcode(value: Any) -> str:
     """Upper case, letters and digits only: ``ls6 3ab`` -> ``LS63AB``."""
     if not isinstance(value, str):
         return ""
-    out = _alnum_cache.get(value)
-    if out is None:
-        if len(_alnum_cache) > 500_000:
-            _alnum_cache.clear()
-        out = _alnum_cache[value] = _NOT_ALNUM.sub("", value.upper())
-    return out
+    # Not cached: postcodes and address lines barely repeat, so a cache would mostly miss. Plain
+    # ASCII with spaces (nearly all of them) needs no regular expression.
+    out = value.upper().replace(" ", "")
+    if out.isalnum() and out.isascii():
+        return out
+    return _NOT_ALNUM.sub("", out)
 
 
 address_line = postcode  # the same normalisation; a separate name says what is being normalised
@@ -128,83 +161,101 @@ def _valid_number(value: str) -> bool:
 def profile_of(patient: dict[str, Any]) -> Profile:
     """The profile of one Patient resource (a source record, or a golden Patient's union)."""
     # Written for speed (a batch rebuild calls it for every source record): one pass per list,
-    # ``type(x) is dict`` rather than isinstance, and tuples built only for what is present.
-    p = Profile()
+    # ``type(x) is dict`` rather than isinstance, the normalisation caches read inline, and the
+    # Profile built once at the end from tuples made only for what is present.
     get = patient.get
+    given = middle = family = previous = birth = sex = codes = lines = numbers = verified = ()
     names = get("name")
     if names:
-        given: list[str] = []
-        middle: list[str] = []
-        family: list[str] = []
-        previous: list[str] = []
+        cache = _cache
+        g: list[str] = []
+        m: list[str] = []
+        f: list[str] = []
+        old: list[str] = []
         for entry in names:
             if type(entry) is not dict:
                 continue
-            surname = name(entry.get("family"))
+            raw = entry.get("family")
+            surname = (cache.get(raw) or name(raw)) if type(raw) is str else ""
             use = entry.get("use")
             if use == "old" or use == "maiden":
                 if surname:
-                    previous.append(surname)
+                    old.append(surname)
                 continue
             givens = entry.get("given")
-            if givens:
-                first = name(givens[0])
+            if givens and type(givens) is list:
+                raw = givens[0]
+                first = (cache.get(raw) or name(raw)) if type(raw) is str else ""
                 if first:
-                    given.append(first)
+                    g.append(first)
                 if len(givens) > 1:
-                    middle.extend(m for m in map(name, givens[1:]) if m)
+                    m.extend(x for x in map(name, givens[1:]) if x)
             if surname:
-                family.append(surname)
-        p.given, p.middle, p.family, p.previous = (
-            _distinct(given), _distinct(middle), _distinct(family), _distinct(previous))
-    birth = get("birthDate")
-    if type(birth) is str and len(birth) >= 10:
-        p.birth = (birth[:10],)
+                f.append(surname)
+        # tuple() of a list of 0 or 1 is one C call; only longer lists need de-duplicating
+        given = tuple(g) if len(g) < 2 else _distinct(g)
+        middle = tuple(m) if len(m) < 2 else _distinct(m)
+        family = tuple(f) if len(f) < 2 else _distinct(f)
+        previous = tuple(old) if len(old) < 2 else _distinct(old)
+    value = get("birthDate")
+    if type(value) is str and len(value) >= 10:
+        birth = (value[:10],)
     extensions = get("extension")
     if extensions:
-        births = list(p.birth)
+        births = list(birth)
         for ext in extensions:
             if type(ext) is dict and ext.get("url") == OTHER_BIRTH_DATE and type(ext.get("valueDate")) is str:
                 births.append(ext["valueDate"][:10])
-        p.birth = _distinct(births)
-    gender = get("gender")
-    if gender == "male" or gender == "female":
-        p.sex = (gender,)
+        birth = _distinct(births)
+    value = get("gender")
+    if value == "male" or value == "female":
+        sex = (value,)
     addresses = get("address")
     if addresses:
-        codes: list[str] = []
-        lines: list[str] = []
+        c: list[str] = []
+        a: list[str] = []
         for addr in addresses:
             if type(addr) is not dict:
                 continue
             code = postcode(addr.get("postalCode"))
             if code:
-                codes.append(code)
+                c.append(code)
                 line = addr.get("line")
                 if line and type(line) is list:
-                    lines.append(code + "|" + address_line(line[-1] if len(line) > 1 else line[0]))
-        p.postcode, p.address = _distinct(codes), _distinct(lines)
+                    raw = line[-1] if len(line) > 1 else line[0]
+                    a.append(code + "|" + address_line(raw))
+        codes = tuple(c) if len(c) < 2 else _distinct(c)
+        lines = tuple(a) if len(a) < 2 else _distinct(a)
     identifiers = get("identifier")
     if identifiers:
-        numbers: list[str] = []
-        verified: list[str] = []
+        n: list[str] = []
+        v: list[str] = []
+        valid = _nhs_cache
         for ident in identifiers:
-            if type(ident) is dict and ident.get("system") == NHS_NUMBER_SYSTEM:
+            if type(ident) is not dict:
+                continue
+            system = ident.get("system")
+            if system == NHS_NUMBER_SYSTEM or system == PERSON_NHS_SYSTEM:
                 value = ident.get("value")
                 if type(value) is str:
                     if " " in value:
                         value = value.replace(" ", "")
-                    if _valid_number(value):
-                        numbers.append(value)
+                    ok = valid.get(value)
+                    if ok or (ok is None and _valid_number(value)):
+                        n.append(value)
                         if "extension" in ident and _verified(ident):
-                            verified.append(value)
-        p.nhs, p.verified = _distinct(numbers), _distinct(verified)
-    return p
+                            v.append(value)
+        numbers = tuple(n) if len(n) < 2 else _distinct(n)
+        verified = tuple(v) if len(v) < 2 else _distinct(v)
+    return Profile(given, middle, family, previous, birth, sex, codes, lines, numbers, verified)
 
 
 def _distinct(values: list[str]) -> tuple[str, ...]:
-    if len(values) < 2:
-        return (values[0],) if values else ()
+    n = len(values)
+    if n == 1:
+        return (values[0],)
+    if n == 0:
+        return ()
     return tuple(dict.fromkeys(values))
 
 

@@ -84,6 +84,8 @@ def rebuild_links(
             for golden_id, member_ids in clusters[start:start + WRITE_CHUNK]:
                 new = gold.build_golden(golden_id, [sources[m] for m in member_ids])
                 old = goldens.get(golden_id)
+                if old is not None and (crowded := gold.crowded_keys(old)):
+                    gold.mark_crowded(new, crowded)  # a crowd found on the write path stays one
                 if old is None or _content(old) != _content(new):
                     if old is not None:
                         new["meta"] = {"tag": old.get("meta", {}).get("tag", [gold.GOLDEN_TAG]),

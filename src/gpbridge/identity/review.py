@@ -20,6 +20,7 @@ import orjson
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError, conflict, not_found
 from gpbridge.identity import golden as gold
+from gpbridge.identity.linkage import read_patient
 from gpbridge.store.base import StoreSession
 
 REVIEW_CODES = {
@@ -100,13 +101,13 @@ def accept(session: StoreSession, settings: Settings, task_id: str, *, reviewer:
     retired_id = _source_person(task)
     survivor = _read_person(session, survivor_id)
     if not survivor.get("active", True):  # the candidate was itself merged meanwhile: follow it
-        survivor_id = _replaced_by(survivor) or survivor_id
+        survivor_id = gold.replaced_by(survivor) or survivor_id
         survivor = _read_person(session, survivor_id)
     versions = {survivor_id: _version(survivor)}
     if retired_id and retired_id != survivor_id:
         retired = _read_person(session, retired_id)
         versions[retired_id] = _version(retired)
-        moved = [s for s in (_read(session, m) for m in gold.members(retired)) if s is not None]
+        moved = [s for s in (read_patient(session, m) for m in gold.members(retired)) if s is not None]
         for source in moved:
             gold.absorb(survivor, source)
         # People first, then sources: a write-path hook re-linking a source then finds it already
@@ -154,14 +155,14 @@ def undo(store: Any, session: StoreSession, settings: Settings, task_id: str, *,
         moved = gold.members(restored)
         survivor = _read_person(session, survivor_id)
         remaining = [m for m in gold.members(survivor) if m not in moved]
-        sources = [s for s in (_read(session, m) for m in remaining) if s is not None]
+        sources = [s for s in (read_patient(session, m) for m in remaining) if s is not None]
         rebuilt = gold.build_golden(survivor_id, sources)
         rebuilt["meta"] = survivor.get("meta") or rebuilt["meta"]
         restored["active"] = True
         _write(session, settings, restored)
         _write(session, settings, rebuilt)
         for source_id in moved:
-            source = _read(session, source_id)
+            source = read_patient(session, source_id)
             if source is not None:
                 repoint(session, source, retired_id)
     task["status"] = "cancelled"
@@ -233,25 +234,11 @@ def _ref_id(reference: dict[str, Any]) -> str:
     return str(reference["reference"]).split("/", 1)[1]
 
 
-def _read(session: StoreSession, patient_id: str) -> dict[str, Any] | None:
-    stored = session.read("Patient", patient_id)
-    if stored is None or stored.deleted or stored.content is None:
-        return None
-    return dict(orjson.loads(stored.content))
-
-
 def _read_person(session: StoreSession, golden_id: str) -> dict[str, Any]:
-    person = _read(session, golden_id)
+    person = read_patient(session, golden_id)
     if person is None:
         raise FhirError.of(404, "not-found", f"Person Patient/{golden_id} is not known")
     return person
-
-
-def _replaced_by(person: dict[str, Any]) -> str | None:
-    for link in person.get("link") or ():
-        if link.get("type") == "replaced-by":
-            return _ref_id(link["other"])
-    return None
 
 
 def _version(resource: dict[str, Any]) -> int:

@@ -4,7 +4,9 @@ The synthetic population has one GP system per patient. This adds what a hospita
 ("Leeds PAS") holds for patient-1 — the same penicillin allergy (a duplicate to merge), the same
 hypertension recorded as resolved and a different HbA1c for the GP's latest sample
 (conflicts to surface), and its own Patient linked to the GP's through a golden Patient — written
-through the transaction path with a Provenance, as an adapter import would be.
+through the transaction path with a Provenance, as an adapter import would be. With identity
+linkage on (the default) the write path links the two Patients itself; with it off, the golden
+Patient (``GOLDEN_ID``) is written here by hand, as linkage would have made it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpbridge.config import Settings
-from gpbridge.identity.golden import GOLDEN_TAG
+from gpbridge.identity.golden import build_golden, is_golden
 from gpbridge.records.patient_record import find_patients, load_record
 from gpbridge.store.base import Store
 from gpbridge.store.transaction import process_bundle
@@ -26,25 +28,22 @@ HYPERTENSION, PENICILLIN, HBA1C = "38341003", "91936005", "999791000000106"
 def add_second_source(store: Store, settings: Settings, nhs_number: str = "9990000018") -> dict[str, Any]:
     """Write the second source's record of ``nhs_number``; returns the golden Patient."""
     gp_patient = next(p for p in find_patients(store, nhs_number) if p["id"] != SOURCE_PATIENT_ID
-                      and not p["id"].startswith("person-"))
+                      and not is_golden(p))
     gp_record = load_record(store, gp_patient, ["Observation"])
     hba1c = max((o for o in gp_record.of("Observation") if any(c.get("code") == HBA1C for c in o["code"]["coding"])),
                 key=lambda o: o.get("effectiveDateTime", ""), default=None)
     subject = {"reference": f"Patient/{SOURCE_PATIENT_ID}"}
-    golden = {
-        "resourceType": "Patient", "id": GOLDEN_ID, "meta": {"tag": [GOLDEN_TAG]},
-        "identifier": gp_patient["identifier"], "name": gp_patient["name"][:1], "gender": gp_patient.get("gender"),
-        "birthDate": gp_patient.get("birthDate"),
-        "link": [{"other": {"reference": f"Patient/{gp_patient['id']}"}, "type": "seealso"},
-                 {"other": {"reference": f"Patient/{SOURCE_PATIENT_ID}"}, "type": "seealso"}],
-    }
     source_patient = {
         "resourceType": "Patient", "id": SOURCE_PATIENT_ID,
         "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs_number}],
         "name": gp_patient["name"][:1], "gender": gp_patient.get("gender"), "birthDate": gp_patient.get("birthDate"),
-        "link": [{"other": {"reference": f"Patient/{GOLDEN_ID}"}, "type": "seealso"}],
     }
-    gp_patient["link"] = [{"other": {"reference": f"Patient/{GOLDEN_ID}"}, "type": "seealso"}]
+    people: list[dict[str, Any]] = [source_patient]
+    if not settings.identity_linkage:  # nothing links them on the way in: write the person as linkage would
+        golden = build_golden(GOLDEN_ID, [gp_patient, {**source_patient}])
+        for source in (gp_patient, source_patient):
+            source["link"] = [{"other": {"reference": f"Patient/{GOLDEN_ID}"}, "type": "seealso"}]
+        people = [golden, gp_patient, source_patient]
     clinical: list[dict[str, Any]] = [
         {"resourceType": "AllergyIntolerance", "id": "leeds-allergy-1", "patient": subject,
          "clinicalStatus": _status("allergyintolerance-clinical", "active"),
@@ -72,11 +71,11 @@ def add_second_source(store: Store, settings: Settings, nhs_number: str = "99900
                                         "code": "author"}]},
                    "who": {"display": SECOND_SOURCE}}],
     }
-    resources = [golden, gp_patient, source_patient, *clinical, provenance]
+    resources = [*people, *clinical, provenance]
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
     process_bundle(store, bundle, settings=settings, base_url="")
-    return golden
+    return next(p for p in find_patients(store, nhs_number) if is_golden(p))
 
 
 def _status(system: str, code: str) -> dict[str, Any]:

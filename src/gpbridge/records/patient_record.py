@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
+from gpbridge.identity.golden import is_golden
 from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM
+from gpbridge.identity.profile import PERSON_NHS_SYSTEM
 from gpbridge.search.parse import parse_search
 from gpbridge.store.base import Store
 
@@ -65,9 +67,17 @@ class PatientRecord:
 
 
 def find_patients(store: Store, nhs_number: str) -> list[dict[str, Any]]:
-    """Patients carrying ``nhs_number`` (one per source before linkage merges them)."""
-    query = parse_search("Patient", [("identifier", f"{NHS_NUMBER_SYSTEM}|{nhs_number}"), ("_count", "100")])
-    return [orjson.loads(m.content) for m in store.search(query).matches if m.content]
+    """The source Patients carrying ``nhs_number``, then the active golden Patient(s) linkage made of them.
+
+    One search: a golden Patient files its person's numbers under ``PERSON_NHS_SYSTEM`` (so that
+    national-number searches and conditional writes see only source records), hence both systems.
+    """
+    numbers = f"{NHS_NUMBER_SYSTEM}|{nhs_number},{PERSON_NHS_SYSTEM}|{nhs_number}"
+    query = parse_search("Patient", [("identifier", numbers), ("_count", "100")])
+    found = [orjson.loads(m.content) for m in store.search(query).matches if m.content]
+    # a person merged into another (inactive, replaced-by) is history, not who has the number now
+    found = [p for p in found if not is_golden(p) or p.get("active", True)]
+    return sorted(found, key=is_golden)  # stable: sources first, in the store's order
 
 
 def read_resource(store: Store, reference: str) -> dict[str, Any] | None:

@@ -106,6 +106,27 @@ def _as_warning(issue: Issue) -> Issue:
     return Issue("warning", issue.code, issue.diagnostics, issue.expression, issue.details)
 
 
+# -- identity linkage: every stored Patient is matched to a person (identity/linkage.py) -------
+# The one place writes call into identity/: REST create/update/patch, conditional interactions,
+# transaction and batch Bundles and every adapter come through here. The linkage (a golden
+# Patient, perhaps a review Task, the source's ``seealso`` link) is written in the caller's
+# session, so it commits or rolls back with the Patient. ``identity_linkage`` switches it off.
+
+
+def _link_patient(session: StoreSession, patient: dict[str, Any], settings: Settings, id_: str, new: bool) -> None:
+    if settings.identity_linkage:
+        from gpbridge.identity.linkage import link_patient
+
+        link_patient(session, patient, settings=settings, patient_id=id_, new=new)
+
+
+def _unlink_patient(session: StoreSession, id_: str, settings: Settings | None) -> None:
+    if settings is not None and settings.identity_linkage:
+        from gpbridge.identity.linkage import unlink_deleted
+
+        unlink_deleted(session, id_, settings)
+
+
 # -- small shared checks ----------------------------------------------------------------------
 
 
@@ -236,32 +257,50 @@ def create(
             raise _too_many(type_, if_none_exist)
     if id_ is None:
         id_, minted = new_id(), True
-    prepared = prepare_create(session, resource, settings, id_=id_, expected_type=type_)
+    prepared = prepare_create(session, resource, settings, id_=id_, expected_type=type_, link_in=session,
+                              new=minted)
     result = session.create(prepared, minted=minted)
     result.issues = prepared.issues
     return result
 
 
 def prepare_create(
-    preparer: Preparer, resource: dict[str, Any], settings: Settings, *, id_: str, expected_type: str | None = None
+    preparer: Preparer,
+    resource: dict[str, Any],
+    settings: Settings,
+    *,
+    id_: str,
+    expected_type: str | None = None,
+    link_in: StoreSession | None = None,
+    new: bool = True,
 ) -> PreparedWrite:
     """A create's checks and validation, and the resource made ready to store as ``id_``.
 
-    Needs no transaction: transaction Bundles call it before taking the write lock.
+    Needs no transaction: transaction Bundles call it before taking the write lock — except for a
+    Patient with ``link_in``, whose identity linkage reads and writes in that session.
     """
     type_ = resource_type_of(resource, expected_type)
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
     warnings = validate_for_write(resource, settings, type_)
+    if link_in is not None and type_ == "Patient":
+        _link_patient(link_in, resource, settings, id_, new)
     prepared = preparer.prepare(type_, id_, resource)
     prepared.issues = warnings
     return prepared
 
 
 def prepare_update(
-    preparer: Preparer, type_: str, id_: str, resource: dict[str, Any], settings: Settings
+    preparer: Preparer,
+    type_: str,
+    id_: str,
+    resource: dict[str, Any],
+    settings: Settings,
+    *,
+    link_in: StoreSession | None = None,
 ) -> PreparedWrite:
-    """An update's checks and validation, and the resource made ready to store (no transaction needed)."""
+    """An update's checks and validation, and the resource made ready to store (no transaction needed,
+    except for a Patient with ``link_in``: its linkage reads and writes in that session)."""
     resource_type_of(resource, type_)
     check_id(id_)
     body_id = resource.get("id")
@@ -270,6 +309,8 @@ def prepare_update(
     if body_id != id_:
         raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
     warnings = validate_for_write(resource, settings, type_)
+    if link_in is not None and type_ == "Patient":
+        _link_patient(link_in, resource, settings, id_, False)
     prepared = preparer.prepare(type_, id_, resource)
     prepared.issues = warnings
     return prepared
@@ -285,7 +326,7 @@ def update(
     if_match: int | None = None,
 ) -> WriteResult:
     """Update (PUT), creating the resource with the client's id when it does not exist."""
-    prepared = prepare_update(session, type_, id_, resource, settings)
+    prepared = prepare_update(session, type_, id_, resource, settings, link_in=session)
     result = session.update(type_, id_, prepared, if_match)
     result.issues = prepared.issues
     return result
@@ -325,19 +366,27 @@ def conditional_update(
     return update(session, type_, body_id, resource, settings=settings, if_match=if_match)
 
 
-def delete(session: StoreSession, type_: str, id_: str, *, if_match: int | None = None) -> WriteResult | None:
+def delete(
+    session: StoreSession, type_: str, id_: str, *, if_match: int | None = None, settings: Settings | None = None
+) -> WriteResult | None:
     """Logical delete; None when there was nothing to delete (idempotent: the caller answers 204)."""
     check_id(id_)
+    if type_ == "Patient":
+        _unlink_patient(session, id_, settings)
     return session.delete(type_, id_, if_match)
 
 
-def conditional_delete(session: StoreSession, type_: str, criteria: Criteria) -> WriteResult | None:
+def conditional_delete(
+    session: StoreSession, type_: str, criteria: Criteria, *, settings: Settings | None = None
+) -> WriteResult | None:
     """``DELETE Type?criteria`` with single-match semantics: 0 → nothing, 1 → delete, more → 412."""
     matches = find_matches(session, type_, criteria)
     if len(matches) > 1:
         raise _too_many(type_, criteria)
     if not matches:
         return None
+    if type_ == "Patient":
+        _unlink_patient(session, matches[0].id, settings)
     return session.delete(type_, matches[0].id, None)
 
 

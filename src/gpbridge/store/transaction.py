@@ -195,7 +195,10 @@ class _Run:
                 continue
             if entry.full_url:
                 self.refs[entry.full_url] = f"{entry.type}/{entry.provisional_id}"
+        linkage = self.settings.identity_linkage
         for entry in ordered:
+            if linkage and entry.type == "Patient":
+                continue  # identity linkage reads and writes in the session: done in the lock
             if entry.method == "POST" or (entry.method == "PUT" and entry.id is not None):
                 self._prepare_entry(entry)
 
@@ -271,11 +274,11 @@ class _Run:
     def _delete(self, session: StoreSession, entry: _Entry) -> None:
         assert entry.type is not None
         if entry.id is not None:
-            result = ops.delete(session, entry.type, entry.id, if_match=entry.if_match)
+            result = ops.delete(session, entry.type, entry.id, if_match=entry.if_match, settings=self.settings)
             entry.target_id = entry.id
         else:
             assert entry.criteria is not None
-            result = ops.conditional_delete(session, entry.type, entry.criteria)
+            result = ops.conditional_delete(session, entry.type, entry.criteria, settings=self.settings)
             entry.target_id = result.resource.id if result is not None else None
         response: dict[str, Any] = {"status": "204 No Content"}
         if result is not None:

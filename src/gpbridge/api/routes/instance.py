@@ -88,7 +88,9 @@ async def delete(request: Request) -> Response:
     api, context = gate(request, "delete", type_, id_)
     await _guard_existing(api, context, "delete", type_, id_)
     if_match = headers.if_match(request)
-    result = await api.call(in_session, api.store, ops.delete, type_, id_, if_match=if_match)
+    result = await api.call(
+        in_session, api.store, ops.delete, type_, id_, if_match=if_match, settings=api.settings
+    )
     return delete_response(request, result, f"{type_}/{id_}")
 
 

@@ -136,6 +136,6 @@ async def conditional_delete(request: Request) -> Response:
     api, context = gate(request, "delete", type_)
     criteria = _criteria(request)
     _system_only(context, "conditional delete")
-    result = await api.call(in_session, api.store, ops.conditional_delete, type_, criteria)
+    result = await api.call(in_session, api.store, ops.conditional_delete, type_, criteria, settings=api.settings)
     what = f"{type_}?{request.url.query}"
     return delete_response(request, result, what)
