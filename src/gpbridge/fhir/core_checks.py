@@ -39,17 +39,43 @@ from gpbridge.fhir.extension_context import allowed_here, describe
 from gpbridge.fhir.fhirpath_values import FhirPathError
 from gpbridge.fhir.identifier_checks import NHS_NUMBER_SYSTEM, identifier_problems
 from gpbridge.fhir.invariants import Invariant
+from gpbridge.fhir.structure import (
+    COMPLEX,
+    FAST_PRINTABLE,
+    PRIMITIVE,
+    RESOURCE,
+    Element,
+    check_member,
+    check_object,
+    check_required,
+    choice_seen,
+    id_alone,
+    resource_type_at,
+    scalar_problem,
+    table,
+    unknown_element,
+)
 from gpbridge.fhir.validation_run import Path, Run, render
 
 Json = dict[str, Any]
 Walker = Callable[[Json, Path, Run, str], None]
-Handler = Callable[[Any, Json, Path, Run, str], None]
+Handler = Callable[[Any, Json, Path, Run, str], None]  # (value(s) under a key, its object, path, run, owner)
+ItemChecker = Callable[[Any, Path, Json, Run, str], None]  # (one value, its path, its object, run, owner)
 
 
 def walk_resource(
-    resource: Json, path: str, run: Run, contained: bool = False, extra_profiles: tuple[str, ...] = ()
+    resource: Json,
+    path: str,
+    run: Run,
+    contained: bool = False,
+    extra_profiles: tuple[str, ...] = (),
+    structure: bool = False,
 ) -> None:
-    """Base checks of a resource at ``path``, then the profiles it claims (and ``extra_profiles``)."""
+    """Base checks of a resource at ``path``, then the profiles it claims (and ``extra_profiles``).
+
+    ``structure``: check its structure in the same pass (``fhir.structure``'s checks, issues in
+    ``run.structure``); the caller has checked that it is an object of a known resource type.
+    """
     rtype = resource.get("resourceType")
     if type(rtype) is not str or not spec.is_resource_type(rtype):
         return  # fhir.structure reports it
@@ -59,7 +85,7 @@ def walk_resource(
     if nested:
         run.enter_resource(resource, path, contained)
     try:
-        walker_for(rtype, run.plain)(resource, path, run, rtype)
+        walker_for(rtype, run.plain, structure)(resource, path, run, rtype)
         if extra_profiles or "meta" in resource:
             claimed = claimed_profiles(resource)
             for url in claimed + [u for u in extra_profiles if u not in claimed]:
@@ -91,23 +117,21 @@ def has_extensions(resource: Json) -> bool:
     return b"x" in text and b'xtension"' in text
 
 
-_walkers: dict[tuple[str, bool], Walker] = {}
+_walkers: dict[tuple[str, bool, bool], Walker] = {}
 _walkers_generation = [-1]
 
 
-def walker_for(type_key: str, plain: bool = False) -> Walker:
-    """The walker for a type; ``plain`` for resources known to carry no extensions at all."""
+def walker_for(type_key: str, plain: bool = False, structure: bool = False) -> Walker:
+    """The walker for a type; ``plain`` for resources known to carry no extensions at all;
+    ``structure`` to check structure in the same pass (one walk instead of two for ``validate``)."""
     if _walkers_generation[0] != profiles.generation():
         _walkers.clear()
         _walkers_generation[0] = profiles.generation()
-    found = _walkers.get((type_key, plain))
+    key = (type_key, plain, structure)
+    found = _walkers.get(key)
     if found is None:
-        plan = base_plan(type_key)
-        found = plan.walkers[plain]
-        if found is None:
-            found = plan.walkers[plain] = _make_walker(plan, plain)
-        _walkers[(type_key, plain)] = found
-    return found  # type: ignore[no-any-return]
+        found = _walkers[key] = _make_walker(base_plan(type_key), plain, structure)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- walkers
@@ -123,7 +147,7 @@ def _defer(items: Any, env: Any) -> Any:
     raise FhirPathError("not translated")
 
 
-def _make_walker(plan: BasePlan, plain: bool) -> Walker:
+def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     always = _natives(plan.invariants)
     guarded = tuple((inv.guard, fn, inv) for fn, inv in _natives(plan.guarded))
     guard_keys = plan.guard_keys
@@ -133,6 +157,15 @@ def _make_walker(plan: BasePlan, plain: bool) -> Walker:
     keys = frozenset(slots)
     handlers = {key: _handler(slot, plan, plain) for key, slot in slots.items()}
     get = handlers.get
+    if structure:
+        tbl = table(plan.type_key)
+        required = bool(tbl.required)
+        # Per JSON key: fhir.structure's element (is_array, kind, payload, choice group) and the
+        # handler that checks structure and content of its values (None: structure only).
+        members = {
+            key: (*element, _structural_handler(slots[key], plan, plain, element, handlers[key]) if key in slots else None)
+            for key, element in tbl.elements.items()
+        }
 
     def walk(obj: Json, path: Path, run: Run, owner: str) -> None:
         env = run.env
@@ -161,6 +194,37 @@ def _make_walker(plan: BasePlan, plain: bool) -> Walker:
         if identifier and obj.get("system") == NHS_NUMBER_SYSTEM:
             for element, problem in identifier_problems(obj):
                 run.add("error", "value", problem, (path, element, None))
+        if structure:
+            # fhir.structure.check_object with the content handlers, in one loop over the keys.
+            issues = run.structure
+            if "id" in obj and len(obj) == 1:
+                issues.append(id_alone(path))
+            groups: dict[str, str] | None = None
+            for key, value in obj.items():
+                try:  # a subscript is cheaper than .get() and a miss (an unknown element) is rare
+                    found = members[key]
+                except KeyError:
+                    issues.append(unknown_element(tbl, key, path))
+                    handler = get(key)  # a prohibited element may still have content checks
+                    if handler is not None:
+                        handler(value, obj, path, run, owner)
+                    continue
+                is_array, kind, payload, group, fast, handler = found
+                if group is not None:
+                    groups = choice_seen(groups, group, key, path, issues)
+                if handler is not None:
+                    handler(value, obj, path, run, owner)
+                elif kind == PRIMITIVE and not is_array:
+                    if fast and type(value) is str and value and value.isprintable() and (fast == FAST_PRINTABLE or " " not in value):
+                        continue  # structure.passes_fast(), inline
+                    problem = payload(value)
+                    if problem is not None:
+                        issues.append(scalar_problem(value, problem, key, path))
+                else:
+                    check_member(obj, key, value, found[:5], path, issues)
+            if required:
+                check_required(obj, tbl, path, issues)
+            return
         if keys.isdisjoint(obj):
             return
         for key, value in obj.items():
@@ -199,19 +263,83 @@ def _handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
     return _general_handler(slot, plan, plain)
 
 
+def _item_checker(slot: Slot, plan: BasePlan, plain: bool, structure: bool) -> ItemChecker:
+    """The function that checks one object under the key of a complex slot (``_handler``'s per
+    item); with ``structure`` it walks with structure-checking walkers, and checks the structure
+    of what it has no content check for."""
+    if slot.only_child:
+        return _child_item(slot, plain, structure)
+    if slot.targets is not None and slot.binding is None and not slot.invariants and not slot.type_profiles:
+        return _reference_item(slot, plain, structure)
+    return _general_item(slot, plan, plain, structure)
+
+
+def _structural_handler(slot: Slot, plan: BasePlan, plain: bool, element: Element, content: Handler) -> Handler:
+    """Structure and content of the value(s) under one key, in one pass.
+
+    A well-shaped object or array of objects is walked once by structure-checking walkers; any
+    other value (a primitive, a ``_name`` object, a wrong JSON shape) is checked by
+    ``fhir.structure.check_member`` and then by the content handler ``content``, exactly as two
+    separate walks would.
+    """
+    is_array, kind = element[0], element[1]
+    key = slot.key
+    if kind not in (COMPLEX, RESOURCE):
+
+        def separately(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+            check_member(obj, key, value, element, path, run.structure)
+            content(value, obj, path, run, owner)
+
+        return separately
+    check_item = _item_checker(slot, plan, plain, structure=True)
+
+    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+        if is_array:
+            if type(value) is list and value:
+                for item in value:
+                    if type(item) is not dict or not item:
+                        break
+                else:
+                    for i, item in enumerate(value):
+                        check_item(item, (path, key, i), obj, run, owner)
+                    return
+        elif type(value) is dict and value:
+            check_item(value, (path, key, None), obj, run, owner)
+            return
+        check_member(obj, key, value, element, path, run.structure)
+        content(value, obj, path, run, owner)
+
+    return handle
+
+
+def _each_dict(check_item: ItemChecker, key: str) -> Handler:
+    """A handler applying ``check_item`` to the object(s) under ``key`` (other values are left
+    to fhir.structure)."""
+
+    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+        if type(value) is dict:
+            check_item(value, (path, key, None), obj, run, owner)
+        elif type(value) is list:
+            for i, item in enumerate(value):
+                if type(item) is dict:
+                    check_item(item, (path, key, i), obj, run, owner)
+
+    return handle
+
+
 def _items(value: Any, path: Path, key: str) -> list[tuple[Any, Path]]:
     if type(value) is list:
         return [(item, (path, key, i)) for i, item in enumerate(value) if item is not None]
     return [] if value is None else [(value, (path, key, None))]
 
 
-def _child_walker(slot: Slot, plain: bool) -> Callable[[], tuple[Walker, BasePlan]]:
+def _child_walker(slot: Slot, plain: bool, structure: bool) -> Callable[[], tuple[Walker, BasePlan]]:
     cell: list[tuple[Walker, BasePlan]] = []
 
     def resolve() -> tuple[Walker, BasePlan]:
         if not cell:
             child = base_plan(slot.child)  # type: ignore[arg-type]
-            cell.append((walker_for(child.type_key, plain), child))
+            cell.append((walker_for(child.type_key, plain, structure), child))
         return cell[0]
 
     return resolve
@@ -224,24 +352,24 @@ def _child_owner(slot: Slot, child: BasePlan) -> str:
 
 def _child_handler(slot: Slot, plain: bool) -> Handler:
     """A datatype or backbone with nothing else to check: enter it unless it cannot matter."""
-    resolve = _child_walker(slot, plain)
-    key = slot.key
+    return _each_dict(_child_item(slot, plain, structure=False), slot.key)
+
+
+def _child_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
+    resolve = _child_walker(slot, plain, structure)
     state: list[Any] = []
 
-    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
+    def check_item(value: Json, path: Path, obj: Json, run: Run, owner: str) -> None:
         if not state:
             walker, child = resolve()
-            state.extend((walker, child.keys if child.passive else None, _child_owner(slot, child)))
-        walker, skip_unless, child_owner = state
-        if type(value) is dict:
-            if skip_unless is None or not skip_unless.isdisjoint(value):
-                walker(value, (path, key, None), run, child_owner)
-        elif type(value) is list:
-            for i, item in enumerate(value):
-                if type(item) is dict and (skip_unless is None or not skip_unless.isdisjoint(item)):
-                    walker(item, (path, key, i), run, child_owner)
+            state.extend((walker, child.keys if child.passive else None, _child_owner(slot, child), table(child.type_key)))
+        walker, skip_unless, child_owner, child_table = state
+        if skip_unless is None or not skip_unless.isdisjoint(value):
+            walker(value, path, run, child_owner)
+        elif structure:
+            check_object(value, child_table, path, run.structure)
 
-    return handle
+    return check_item
 
 
 def _code_handler(slot: Slot) -> Handler:
@@ -266,14 +394,15 @@ def _code_handler(slot: Slot) -> Handler:
 
 def _reference_handler(slot: Slot, plain: bool) -> Handler:
     """A Reference (subject, performer...): its target type, then the Reference itself (ref-1)."""
-    resolve = _child_walker(slot, plain)
-    key = slot.key
+    return _each_dict(_reference_item(slot, plain, structure=False), slot.key)
+
+
+def _reference_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
+    resolve = _child_walker(slot, plain, structure)
     targets = slot.targets or frozenset()
     state: list[Any] = []
 
-    def one(value: Any, path: Path, run: Run) -> None:
-        if type(value) is not dict:
-            return
+    def check_item(value: Json, path: Path, obj: Json, run: Run, owner: str) -> None:
         literal = value.get("reference")
         # "Patient/123" to an allowed type, the common case, is decided here without parsing; so is
         # a transaction-local urn:uuid outside a Bundle, whose target cannot be known.
@@ -291,29 +420,28 @@ def _reference_handler(slot: Slot, plain: bool) -> Handler:
             state.extend((walker, _child_owner(slot, child)))
         state[0](value, path, run, state[1])
 
-    def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
-        if type(value) is list:
-            for i, item in enumerate(value):
-                one(item, (path, key, i), run)
-        else:
-            one(value, (path, key, None), run)
-
-    return handle
+    return check_item
 
 
 def _general_handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
     """Everything else: bindings on complex types, references, element invariants, extensions,
     nested resources and datatype profiles, then the child object."""
-    resolve = _child_walker(slot, plain) if slot.child is not None else None
-    element_invariants = _natives(slot.invariants)
+    check_item = _general_item(slot, plan, plain, structure=False)
     key = slot.key
-    concept_pairs = _concept_pairs(slot)
 
     def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
         for item, where in _items(value, path, key):
-            _general(item, where, obj, owner, run)
+            check_item(item, where, obj, run, owner)
 
-    def _general(value: Any, path: Path, obj: Json, owner: str, run: Run) -> None:
+    return handle
+
+
+def _general_item(slot: Slot, plan: BasePlan, plain: bool, structure: bool) -> ItemChecker:
+    resolve = _child_walker(slot, plain, structure) if slot.child is not None else None
+    element_invariants = _natives(slot.invariants)
+    concept_pairs = _concept_pairs(slot)
+
+    def check_item(value: Any, path: Path, obj: Json, run: Run, owner: str) -> None:
         if slot.binding is not None and not (concept_pairs is not None and _concept_in(value, concept_pairs)):
             vs = slot.valueset
             if not (vs is not None and type(value) is str and value in vs.codes):
@@ -333,7 +461,10 @@ def _general_handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
         if slot.targets is not None:
             _reference(value, slot, path, run)
         if slot.resource:
-            walk_resource(value, render(path), run, contained=slot.key == "contained")
+            if not structure:
+                walk_resource(value, render(path), run, contained=slot.key == "contained")
+            elif resource_type_at(value, None, path, run.structure) is not None:
+                walk_resource(value, render(path), run, contained=slot.key == "contained", structure=True)
             return
         if slot.extension:
             _extension(value, obj, plan, owner, path, run)
@@ -341,10 +472,12 @@ def _general_handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
             walker, child = resolve()
             if not (child.passive and child.keys.isdisjoint(value)):
                 walker(value, path, run, _child_owner(slot, child))
+            elif structure:
+                check_object(value, table(child.type_key), path, run.structure)
         for url in slot.type_profiles:
             conformance.check_profile(value, url, render(path), run, slot.type_code)
 
-    return handle
+    return check_item
 
 
 def _concept_pairs(slot: Slot) -> frozenset[tuple[str, str]] | None:
