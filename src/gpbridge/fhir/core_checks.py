@@ -50,6 +50,7 @@ from gpbridge.fhir.structure import (
     check_required,
     choice_seen,
     id_alone,
+    passes_fast,
     resource_type_at,
     scalar_problem,
     table,
@@ -138,9 +139,27 @@ def walker_for(type_key: str, plain: bool = False, structure: bool = False) -> W
 
 
 def _natives(invariants: tuple[Invariant, ...]) -> tuple[tuple[Callable[..., Any], Invariant], ...]:
-    """(function, invariant) pairs; an invariant without a native function gets one that defers
-    to ``Invariant.holds`` (fhirpathpy) through the reporting path."""
-    return tuple((inv.native.fn if inv.native is not None else _defer, inv) for inv in invariants)
+    """(verdict function, invariant) pairs: the function answers False only when the invariant is
+    violated (a single false). An invariant without a native function gets one that defers to
+    ``Invariant.holds`` (fhirpathpy) through the reporting path."""
+    out = []
+    for inv in invariants:
+        native = inv.native
+        if native is None:
+            out.append((_defer, inv))
+        elif native.truth is not None:
+            out.append((native.truth, inv))  # a boolean expression: its verdict without a collection
+        else:
+            out.append((_verdict(native.fn), inv))
+    return tuple(out)
+
+
+def _verdict(fn: Callable[..., Any]) -> Callable[..., bool]:
+    def verdict(items: Any, env: Any) -> bool:
+        result = fn(items, env)
+        return not (len(result) == 1 and result[0] is False)
+
+    return verdict
 
 
 def _defer(items: Any, env: Any) -> Any:
@@ -149,10 +168,11 @@ def _defer(items: Any, env: Any) -> Any:
 
 def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     always = _natives(plan.invariants)
-    guarded = tuple((inv.guard, fn, inv) for fn, inv in _natives(plan.guarded))
+    guarded = _guard_groups(plan.guarded, plain)
     guard_keys = plan.guard_keys
     best_practice = plan.best_practice
     identifier = plan.kind == IDENTIFIER
+    own = bool(always or guarded or best_practice or identifier)  # anything to check on the object itself
     slots = {key: slot for key, slot in plan.slots.items() if not (plain and _skippable(slot))}
     keys = frozenset(slots)
     handlers = {key: _handler(slot, plan, plain) for key, slot in slots.items()}
@@ -160,40 +180,45 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     if structure:
         tbl = table(plan.type_key)
         required = bool(tbl.required)
-        # Per JSON key: fhir.structure's element (is_array, kind, payload, choice group) and the
-        # handler that checks structure and content of its values (None: structure only).
+        # Per JSON key: fhir.structure's element (is_array, kind, payload, choice group, fast), the
+        # handler that checks structure and content of its values (None: structure only), and the
+        # table of a complex element's objects.
         members = {
-            key: (*element, _structural_handler(slots[key], plan, plain, element, handlers[key]) if key in slots else None)
+            key: (
+                *element,
+                _structural_handler(slots[key], plan, plain, element, handlers[key]) if key in slots else None,
+                table(element[2]) if element[1] == COMPLEX else None,
+            )
             for key, element in tbl.elements.items()
         }
 
     def walk(obj: Json, path: Path, run: Run, owner: str) -> None:
-        env = run.env
-        for fn, inv in always:
-            try:
-                result = fn((obj,), env)
-                if len(result) != 1 or result[0] is not False:
-                    continue
-            except FhirPathError:
-                pass
-            _invariant(inv, obj, path, run)
-        if guarded and not guard_keys.isdisjoint(obj):
-            for guard, fn, inv in guarded:
-                if guard.isdisjoint(obj):
-                    continue
+        if own:
+            env = run.env
+            for fn, inv in always:
                 try:
-                    result = fn((obj,), env)
-                    if len(result) != 1 or result[0] is not False:
+                    if fn((obj,), env) is not False:
                         continue
                 except FhirPathError:
                     pass
                 _invariant(inv, obj, path, run)
-        if best_practice and run.best_practice:
-            for inv in best_practice:
-                _invariant(inv, obj, path, run)
-        if identifier and obj.get("system") == NHS_NUMBER_SYSTEM:
-            for element, problem in identifier_problems(obj):
-                run.add("error", "value", problem, (path, element, None))
+            if guarded and not guard_keys.isdisjoint(obj):
+                for key, guard, invariants in guarded:
+                    if (guard.isdisjoint(obj) if key is None else key not in obj):
+                        continue
+                    for fn, inv in invariants:
+                        try:
+                            if fn((obj,), env) is not False:
+                                continue
+                        except FhirPathError:
+                            pass
+                        _invariant(inv, obj, path, run)
+            if best_practice and run.best_practice:
+                for inv in best_practice:
+                    _invariant(inv, obj, path, run)
+            if identifier and obj.get("system") == NHS_NUMBER_SYSTEM:
+                for element, problem in identifier_problems(obj):
+                    run.add("error", "value", problem, (path, element, None))
         if structure:
             # fhir.structure.check_object with the content handlers, in one loop over the keys.
             issues = run.structure
@@ -209,7 +234,7 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                     if handler is not None:
                         handler(value, obj, path, run, owner)
                     continue
-                is_array, kind, payload, group, fast, handler = found
+                is_array, kind, payload, group, fast, handler, child_table = found
                 if group is not None:
                     groups = choice_seen(groups, group, key, path, issues)
                 if handler is not None:
@@ -220,6 +245,8 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                     problem = payload(value)
                     if problem is not None:
                         issues.append(scalar_problem(value, problem, key, path))
+                elif kind == COMPLEX and not is_array and type(value) is dict and value:
+                    check_object(value, child_table, (path, key, None), issues)
                 else:
                     check_member(obj, key, value, found[:5], path, issues)
             if required:
@@ -233,6 +260,25 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                 handler(value, obj, path, run, owner)
 
     return walk
+
+
+GuardGroup = tuple[str | None, frozenset[str], tuple[tuple[Callable[..., Any], Invariant], ...]]
+
+
+def _guard_groups(guarded: tuple[Invariant, ...], plain: bool) -> tuple[GuardGroup, ...]:
+    """Guarded invariants in order, neighbours with the same guard together (dom-2...dom-5), each
+    group with its test: one key (``key in obj``, cheaper than ``isdisjoint``, which iterates the
+    object's keys) or a set. A resource without extensions has no ``_name`` keys to look for."""
+    groups: list[tuple[frozenset[str], list[tuple[Callable[..., Any], Invariant]]]] = []
+    for fn, inv in _natives(guarded):
+        guard = inv.guard or frozenset()
+        if plain:
+            guard = frozenset(k for k in guard if not k.startswith("_"))
+        if groups and groups[-1][0] == guard:
+            groups[-1][1].append((fn, inv))
+        else:
+            groups.append((guard, [(fn, inv)]))
+    return tuple((next(iter(g)) if len(g) == 1 else None, g, tuple(members)) for g, members in groups)
 
 
 def _invariant(inv: Invariant, focus: Any, path: Path, run: Run) -> None:
@@ -286,8 +332,15 @@ def _structural_handler(slot: Slot, plan: BasePlan, plain: bool, element: Elemen
     key = slot.key
     if kind not in (COMPLEX, RESOURCE):
 
+        checker, fast = element[2], element[4]
+
         def separately(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
-            check_member(obj, key, value, element, path, run.structure)
+            if kind != PRIMITIVE or is_array:
+                check_member(obj, key, value, element, path, run.structure)
+            elif not passes_fast(fast, value):
+                problem = checker(value)
+                if problem is not None:
+                    run.structure.append(scalar_problem(value, problem, key, path))
             content(value, obj, path, run, owner)
 
         return separately
@@ -450,8 +503,7 @@ def _general_item(slot: Slot, plan: BasePlan, plain: bool, structure: bool) -> I
                     run.add(severity, "code-invalid", f"{slot.label}: {message}", path)
         for fn, inv in element_invariants:
             try:
-                result = fn((value,), run.env)
-                if len(result) != 1 or result[0] is not False:
+                if fn((value,), run.env) is not False:
                     continue
             except FhirPathError:
                 pass

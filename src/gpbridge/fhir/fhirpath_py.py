@@ -101,6 +101,9 @@ class Native:
     source: str
     guard_keys: frozenset[str] | None = None
     result_when_absent: Any = field(default_factory=tuple)
+    # For a boolean expression: truth(input, env) -> True/False/None, the singleton value of fn's
+    # result without building it (validators test for False).
+    truth: Fn | None = None
 
     def __call__(self, focus: Any, env: Env) -> Any:
         return self.fn((focus,), env)
@@ -200,13 +203,15 @@ def compile_expression(text: str, context_type: str | None, resource_type: str |
     scope = Scope("_in", context_type, context_type, resource_type, root=True, reads=set())
     compiled = _compile(tree, scope, gen)
     source = f"def _fn(_in, env):\n    return {compiled.code}\n"
+    if compiled.bool is not None:
+        source += f"\n\ndef _truth(_in, env):\n    return {compiled.bool}\n"
     namespace = dict(_HELPERS)
     namespace.update(gen.consts)
     try:
         exec(compile(source, f"<fhirpath {text[:60]}>", "exec"), namespace)  # noqa: S102 - our own generated code
     except SyntaxError as exc:  # a construct the generator cannot express: use the fallback
         raise Unsupported(f"generated code does not compile: {exc}") from None
-    native = Native(text, namespace["_fn"], source)
+    native = Native(text, namespace["_fn"], source, truth=namespace.get("_truth"))
     if scope.reads is not None:
         keys = _json_keys(context_type, scope.reads)
         if keys is not None:

@@ -301,6 +301,8 @@ def check_object(obj: dict[str, Any], tbl: Table, path: Path, issues: list[Issue
             problem = payload(value)
             if problem is not None:
                 issues.append(scalar_problem(value, problem, name, path))
+        elif kind == COMPLEX and not is_array and type(value) is dict and value:
+            check_object(value, _TABLES.get(payload) or table(payload), (path, name, None), issues)
         else:
             check_member(obj, name, value, element, path, issues)
     if tbl.required:
