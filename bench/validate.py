@@ -3,8 +3,10 @@
 In one run, on the same resources (every entry of the population's transaction Bundles):
   structure      fhir.structure.check_resource alone (the floor the validator builds on)
   validate       fhir.validate.validate: structure, bindings, invariants, references, extensions,
-                 NHS numbers and claimed profiles (best-practice notes off, as on the write path)
+                 NHS numbers and claimed profiles (best-practice notes off, as on the write path),
+                 structure and content in one walk
   validate+json  the same from JSON bytes (orjson.loads first)
+  write path     what the store runs: check_resource, then validate_resource (content only)
   fhir.resources R4B model_validate_json on the same bytes (pydantic parse + validate)
 Prints resources/s as the median of --repeat runs, with CPU-time figures beside wall-clock ones
 (the machine is shared, so CPU time is the steadier figure), ratios to fhir.resources, and the
@@ -20,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -30,7 +33,9 @@ from gpbridge.fhir import profiles  # noqa: E402
 from gpbridge.fhir.element_types import type_of_path  # noqa: E402
 from gpbridge.fhir.fhirpath_py import Unsupported, compile_expression  # noqa: E402
 from gpbridge.fhir.structure import check_resource  # noqa: E402
-from gpbridge.fhir.validate import validate  # noqa: E402
+from gpbridge.fhir.validate import validate, validate_resource  # noqa: E402
+
+_NO_SETTINGS = SimpleNamespace(var_dir=None, validation_require_ukcore="")
 
 
 def population(patients: int, entries: int) -> list[dict[str, Any]]:
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "structure": rate(check_resource, resources, args.repeat),
         "validate": rate(lambda r: validate(r, best_practice=False), resources, args.repeat),
         "validate+json": rate(lambda b: validate(orjson.loads(b), best_practice=False), raw, args.repeat),
+        "write path": rate(lambda r: (check_resource(r), validate_resource(r, _NO_SETTINGS)), resources, args.repeat),
     }
     try:
         from fhir.resources.R4B import get_fhir_model_class

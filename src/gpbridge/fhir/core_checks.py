@@ -167,12 +167,14 @@ def _defer(items: Any, env: Any) -> Any:
 
 
 def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
-    always = _natives(plan.invariants)
-    guarded = _guard_groups(plan.guarded, plain)
-    guard_keys = plan.guard_keys
+    # The type's invariants in groups, each with its test: (key, guard, invariants) runs when the
+    # object has ``key``, or when ``key`` is None and it has a key of ``guard`` (None: always).
+    invariant_groups = _guard_groups(plan.guarded, plain)
+    if plan.invariants:
+        invariant_groups = ((None, None, _natives(plan.invariants)), *invariant_groups)
     best_practice = plan.best_practice
     identifier = plan.kind == IDENTIFIER
-    own = bool(always or guarded or best_practice or identifier)  # anything to check on the object itself
+    own = bool(invariant_groups or best_practice or identifier)  # anything to check on the object itself
     slots = {key: slot for key, slot in plan.slots.items() if not (plain and _skippable(slot))}
     keys = frozenset(slots)
     handlers = {key: _handler(slot, plan, plain) for key, slot in slots.items()}
@@ -195,24 +197,19 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     def walk(obj: Json, path: Path, run: Run, owner: str) -> None:
         if own:
             env = run.env
-            for fn, inv in always:
-                try:
-                    if fn((obj,), env) is not False:
+            for key, guard, invariants in invariant_groups:
+                if key is not None:
+                    if key not in obj:
                         continue
-                except FhirPathError:
-                    pass
-                _invariant(inv, obj, path, run)
-            if guarded and not guard_keys.isdisjoint(obj):
-                for key, guard, invariants in guarded:
-                    if (guard.isdisjoint(obj) if key is None else key not in obj):
-                        continue
-                    for fn, inv in invariants:
-                        try:
-                            if fn((obj,), env) is not False:
-                                continue
-                        except FhirPathError:
-                            pass
-                        _invariant(inv, obj, path, run)
+                elif guard is not None and guard.isdisjoint(obj):
+                    continue
+                for fn, inv in invariants:
+                    try:
+                        if fn((obj,), env) is not False:
+                            continue
+                    except FhirPathError:
+                        pass
+                    _invariant(inv, obj, path, run)
             if best_practice and run.best_practice:
                 for inv in best_practice:
                     _invariant(inv, obj, path, run)
@@ -262,7 +259,7 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     return walk
 
 
-GuardGroup = tuple[str | None, frozenset[str], tuple[tuple[Callable[..., Any], Invariant], ...]]
+GuardGroup = tuple[str | None, frozenset[str] | None, tuple[tuple[Callable[..., Any], Invariant], ...]]
 
 
 def _guard_groups(guarded: tuple[Invariant, ...], plain: bool) -> tuple[GuardGroup, ...]:
