@@ -462,11 +462,8 @@ def test_never_crashes_on_malformed_shapes(rtype: str, key: str, value: Any) -> 
     assert all(isinstance(i, Issue) for i in issues)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(data=st.data(), value=_json)
-def test_never_crashes_on_malformed_examples(examples: dict[str, Json], data: st.DataObject, value: Any) -> None:
-    name = data.draw(st.sampled_from(sorted(examples)))
-    resource = example(examples, name)
+def _objects(resource: Json) -> list[Json]:
+    """Every JSON object in ``resource``, itself included."""
     objects: list[Json] = []
     todo: list[Any] = [resource]
     while todo:
@@ -476,6 +473,15 @@ def test_never_crashes_on_malformed_examples(examples: dict[str, Json], data: st
             todo.extend(item.values())
         elif type(item) is list:
             todo.extend(item)
+    return objects
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data(), value=_json)
+def test_never_crashes_on_malformed_examples(examples: dict[str, Json], data: st.DataObject, value: Any) -> None:
+    name = data.draw(st.sampled_from(sorted(examples)))
+    resource = example(examples, name)
+    objects = _objects(resource)
     target = data.draw(st.sampled_from(objects))
     key = data.draw(st.sampled_from(sorted(target) + ["extension", "_value", "reference"]))
     target[key] = value
@@ -512,15 +518,7 @@ def test_one_walk_reports_what_two_walks_report_on_damaged_examples(
     of the structure check followed by the content checks."""
     name = data.draw(st.sampled_from(sorted(examples)))
     resource = example(examples, name)
-    objects: list[Json] = []
-    todo: list[Any] = [resource]
-    while todo:
-        item = todo.pop()
-        if type(item) is dict:
-            objects.append(item)
-            todo.extend(item.values())
-        elif type(item) is list:
-            todo.extend(item)
+    objects = _objects(resource)
     for _ in range(data.draw(st.integers(1, 3))):
         target = data.draw(st.sampled_from(objects))
         key = data.draw(st.sampled_from(sorted(target) + ["extension", "_value", "reference", "id", "colour"]))
