@@ -16,6 +16,13 @@ guarded ones only when their keys are present), a code in an enumerable value se
 lookup, ``Patient/123`` to an allowed target is accepted without parsing, objects of a type with
 nothing to check of its own and no key of interest (a Coding without extensions) are not
 entered, and FHIRPath expressions for issues are only rendered when an issue is reported.
+
+``walk_resource(..., structure=True)`` (what ``validate`` runs) does ``fhir.structure``'s checks in
+the same pass: each key of an object is looked up once, in a table holding both its structural
+element and its content handler; a subtree with no content check left in it goes to
+``structure.check_object``; structural issues collect in ``Run.structure`` in the order the
+structure check alone would give them. The write path, which has run the structure check
+already, walks with ``structure=False``.
 """
 
 from __future__ import annotations
@@ -42,12 +49,13 @@ from gpbridge.fhir.invariants import Invariant
 from gpbridge.fhir.structure import (
     COMPLEX,
     FAST_PRINTABLE,
+    FAST_TOKEN,
     PRIMITIVE,
     RESOURCE,
     Element,
     check_member,
-    check_object,
     check_required,
+    check_subtree,
     choice_seen,
     id_alone,
     passes_fast,
@@ -185,13 +193,10 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
         # Per JSON key: fhir.structure's element (is_array, kind, payload, choice group, fast), the
         # handler that checks structure and content of its values (None: structure only), and the
         # table of a complex element's objects.
+        elements = tbl.elements
         members = {
-            key: (
-                *element,
-                _structural_handler(slots[key], plan, plain, element, handlers[key]) if key in slots else None,
-                table(element[2]) if element[1] == COMPLEX else None,
-            )
-            for key, element in tbl.elements.items()
+            key: _member_route(element, _structural_handler(slots[key], plan, plain, element, handlers[key]) if key in slots else None)
+            for key, element in elements.items()
         }
 
     def walk(obj: Json, path: Path, run: Run, owner: str) -> None:
@@ -224,28 +229,30 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
             groups: dict[str, str] | None = None
             for key, value in obj.items():
                 try:  # a subscript is cheaper than .get() and a miss (an unknown element) is rare
-                    found = members[key]
+                    route, arg, group = members[key]
                 except KeyError:
                     issues.append(unknown_element(tbl, key, path))
                     handler = get(key)  # a prohibited element may still have content checks
                     if handler is not None:
                         handler(value, obj, path, run, owner)
                     continue
-                is_array, kind, payload, group, fast, handler, child_table = found
                 if group is not None:
                     groups = choice_seen(groups, group, key, path, issues)
-                if handler is not None:
-                    handler(value, obj, path, run, owner)
-                elif kind == PRIMITIVE and not is_array:
-                    if fast and type(value) is str and value and value.isprintable() and (fast == FAST_PRINTABLE or " " not in value):
+                if route == ROUTE_HANDLER:
+                    arg(value, obj, path, run, owner)
+                elif route <= ROUTE_PRIMITIVE:
+                    if (
+                        route != ROUTE_PRIMITIVE and type(value) is str and value != "" and value.isprintable()
+                        and (route == ROUTE_TEXT or " " not in value)
+                    ):
                         continue  # structure.passes_fast(), inline
-                    problem = payload(value)
+                    problem = arg(value)
                     if problem is not None:
                         issues.append(scalar_problem(value, problem, key, path))
-                elif kind == COMPLEX and not is_array and type(value) is dict and value:
-                    check_object(value, child_table, (path, key, None), issues)
+                elif route == ROUTE_OBJECT and type(value) is dict and value:
+                    check_subtree(value, arg, (path, key, None), issues)
                 else:
-                    check_member(obj, key, value, found[:5], path, issues)
+                    check_member(obj, key, value, elements[key], path, issues)
             if required:
                 check_required(obj, tbl, path, issues)
             return
@@ -257,6 +264,25 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                 handler(value, obj, path, run, owner)
 
     return walk
+
+
+# How the one-pass walk treats a key (``_member_route``): its handler; a single primitive with a
+# cheap test (FAST_PRINTABLE, FAST_TOKEN) or without; a single object with nothing but structure
+# to check; anything else through structure.check_member.
+ROUTE_HANDLER, ROUTE_TEXT, ROUTE_TOKEN, ROUTE_PRIMITIVE, ROUTE_OBJECT, ROUTE_MEMBER = range(6)
+
+
+def _member_route(element: Element, handler: Handler | None) -> tuple[int, Any, str | None]:
+    """(route, its argument, choice group) for one JSON key of a structure table."""
+    is_array, kind, payload, group, fast = element
+    if handler is not None:
+        return ROUTE_HANDLER, handler, group
+    if kind == PRIMITIVE and not is_array:
+        route = {FAST_PRINTABLE: ROUTE_TEXT, FAST_TOKEN: ROUTE_TOKEN}.get(fast, ROUTE_PRIMITIVE)
+        return route, payload, group
+    if kind == COMPLEX and not is_array:
+        return ROUTE_OBJECT, table(payload), group
+    return ROUTE_MEMBER, None, group
 
 
 GuardGroup = tuple[str | None, frozenset[str] | None, tuple[tuple[Callable[..., Any], Invariant], ...]]
@@ -412,12 +438,13 @@ def _child_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
     def check_item(value: Json, path: Path, obj: Json, run: Run, owner: str) -> None:
         if not state:
             walker, child = resolve()
-            state.extend((walker, child.keys if child.passive else None, _child_owner(slot, child), table(child.type_key)))
+            # Assigned whole, not extended: two threads may resolve the child at once.
+            state[:] = (walker, child.keys if child.passive else None, _child_owner(slot, child), table(child.type_key))
         walker, skip_unless, child_owner, child_table = state
         if skip_unless is None or not skip_unless.isdisjoint(value):
             walker(value, path, run, child_owner)
         elif structure:
-            check_object(value, child_table, path, run.structure)
+            check_subtree(value, child_table, path, run.structure)
 
     return check_item
 
@@ -467,7 +494,7 @@ def _reference_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
             _reference(value, slot, path, run)
         if not state:
             walker, child = resolve()
-            state.extend((walker, _child_owner(slot, child)))
+            state[:] = (walker, _child_owner(slot, child))
         state[0](value, path, run, state[1])
 
     return check_item
@@ -488,6 +515,7 @@ def _general_handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:
 
 def _general_item(slot: Slot, plan: BasePlan, plain: bool, structure: bool) -> ItemChecker:
     resolve = _child_walker(slot, plain, structure) if slot.child is not None else None
+    inert: list[bool] = []  # whether the child needs no visit (known on first use)
     element_invariants = _natives(slot.invariants)
     concept_pairs = _concept_pairs(slot)
 
@@ -519,10 +547,13 @@ def _general_item(slot: Slot, plan: BasePlan, plain: bool, structure: bool) -> I
             _extension(value, obj, plan, owner, path, run)
         if resolve is not None:
             walker, child = resolve()
-            if not (child.passive and child.keys.isdisjoint(value)):
+            if not inert:
+                # In a resource without extensions a CodeableConcept under a binding has nothing left.
+                inert.append(plain and inert_without_extensions(child.type_key))
+            if not inert[0] and not (child.passive and child.keys.isdisjoint(value)):
                 walker(value, path, run, _child_owner(slot, child))
             elif structure:
-                check_object(value, table(child.type_key), path, run.structure)
+                check_subtree(value, table(child.type_key), path, run.structure)
         for url in slot.type_profiles:
             conformance.check_profile(value, url, render(path), run, slot.type_code)
 

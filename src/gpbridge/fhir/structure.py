@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from gpbridge.fhir import spec
 from gpbridge.fhir.element_path import Path, render
 from gpbridge.fhir.outcome import Issue, error
@@ -45,7 +47,7 @@ FAST_NONE, FAST_PRINTABLE, FAST_TOKEN = range(3)
 class Table:
     """The elements one JSON object of a given type (or backbone element) may carry."""
 
-    __slots__ = ("name", "elements", "required", "choices")
+    __slots__ = ("name", "elements", "required", "choices", "valid", "lookups", "hits")
 
     def __init__(self, name: str) -> None:
         self.name = name  # "HumanName", "Observation.component": used in messages only
@@ -53,6 +55,10 @@ class Table:
         # (element as defined, its FHIRPath name, JSON keys that satisfy it): value[x] is "value" in FHIRPath
         self.required: list[tuple[str, str, tuple[str, ...]]] = []
         self.choices: dict[str, list[str]] = {}  # "value" -> allowed type suffixes, for diagnostics
+        # check_subtree's memory: the JSON of objects found valid (None once found not to pay).
+        self.valid: set[bytes] | None = set()
+        self.lookups = 0
+        self.hits = 0
 
 
 _TABLES: dict[str, Table] = {}
@@ -302,11 +308,54 @@ def check_object(obj: dict[str, Any], tbl: Table, path: Path, issues: list[Issue
             if problem is not None:
                 issues.append(scalar_problem(value, problem, name, path))
         elif kind == COMPLEX and not is_array and type(value) is dict and value:
-            check_object(value, _TABLES.get(payload) or table(payload), (path, name, None), issues)
+            check_subtree(value, _TABLES.get(payload) or table(payload), (path, name, None), issues)
         else:
             check_member(obj, name, value, element, path, issues)
     if tbl.required:
         check_required(obj, tbl, path, issues)
+
+
+# check_subtree remembers at most this many valid objects per table, and stops remembering for a
+# table where fewer than a quarter of its first lookups were found (HumanName, Period: no repeats).
+MEMO_SIZE = 16384
+MEMO_TRIAL = 1024
+# Values orjson would write like JSON without being JSON (a str subclass, a datetime) raise, so
+# they are checked, never looked up.
+_MEMO_DUMP = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def check_subtree(obj: dict[str, Any], tbl: Table, path: Path, issues: list[Issue]) -> None:
+    """``check_object`` for an object whose check depends on its JSON alone, remembering the
+    objects found valid: coded values (a Coding, a CodeableConcept) recur across resources, and
+    one serialisation and a set lookup cost a fraction of walking them again."""
+    valid = tbl.valid
+    if valid is None:
+        check_object(obj, tbl, path, issues)
+        return
+    try:
+        key = orjson.dumps(obj, option=_MEMO_DUMP)
+    except TypeError:  # orjson.JSONEncodeError: not plain JSON
+        check_object(obj, tbl, path, issues)
+        return
+    tbl.lookups += 1
+    if key in valid:
+        tbl.hits += 1
+        return
+    found = len(issues)
+    check_object(obj, tbl, path, issues)
+    # orjson writes NaN and infinities as null: an object with a null is never remembered.
+    if len(issues) == found and b"null" not in key:
+        if len(valid) >= MEMO_SIZE:
+            valid.clear()
+        valid.add(key)
+    if tbl.lookups == MEMO_TRIAL and tbl.hits * 4 < MEMO_TRIAL:
+        tbl.valid = None
+
+
+def forget_valid_objects() -> None:
+    """Empty check_subtree's memory (for benchmarks that measure a first sight)."""
+    for tbl in _TABLES.values():
+        tbl.valid, tbl.lookups, tbl.hits = set(), 0, 0
 
 
 def id_alone(path: Path) -> Issue:
@@ -358,11 +407,11 @@ def check_member(obj: dict[str, Any], name: str, value: Any, element: Element, p
                 return
             for i, item in enumerate(value):
                 if type(item) is dict and item:
-                    check_object(item, child, (path, name, i), issues)
+                    check_subtree(item, child, (path, name, i), issues)
                 else:
                     issues.append(object_problem(item, (path, name, i)))
         elif type(value) is dict and value:
-            check_object(value, child, (path, name, None), issues)
+            check_subtree(value, child, (path, name, None), issues)
         else:
             issues.append(object_problem(value, (path, name, None), name))
     elif kind == RESOURCE:
