@@ -194,10 +194,8 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
         # handler that checks structure and content of its values (None: structure only), and the
         # table of a complex element's objects.
         elements = tbl.elements
-        members = {
-            key: _member_route(element, _structural_handler(slots[key], plan, plain, element, handlers[key]) if key in slots else None)
-            for key, element in elements.items()
-        }
+        structural = {key: _structural_handler(slots[key], plan, plain, elements[key], handlers[key]) for key in slots if key in elements}
+        members = {key: _member_route(element, structural.get(key)) for key, element in elements.items()}
 
     def walk(obj: Json, path: Path, run: Run, owner: str) -> None:
         if own:
@@ -238,7 +236,12 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                     continue
                 if group is not None:
                     groups = choice_seen(groups, group, key, path, issues)
-                if route == ROUTE_HANDLER:
+                if route == ROUTE_ITEM:
+                    if type(value) is dict and value:
+                        arg(value, (path, key, None), obj, run, owner)
+                    else:
+                        structural[key][0](value, obj, path, run, owner)  # reports the shape, then content
+                elif route == ROUTE_HANDLER:
                     arg(value, obj, path, run, owner)
                 elif route <= ROUTE_PRIMITIVE:
                     if (
@@ -266,16 +269,19 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     return walk
 
 
-# How the one-pass walk treats a key (``_member_route``): its handler; a single primitive with a
-# cheap test (FAST_PRINTABLE, FAST_TOKEN) or without; a single object with nothing but structure
-# to check; anything else through structure.check_member.
-ROUTE_HANDLER, ROUTE_TEXT, ROUTE_TOKEN, ROUTE_PRIMITIVE, ROUTE_OBJECT, ROUTE_MEMBER = range(6)
+# How the one-pass walk treats a key (``_member_route``): a single object for its item checker; its
+# handler; a single primitive with a cheap test (FAST_PRINTABLE, FAST_TOKEN) or without; a single
+# object with nothing but structure to check; anything else through structure.check_member.
+ROUTE_ITEM, ROUTE_HANDLER, ROUTE_TEXT, ROUTE_TOKEN, ROUTE_PRIMITIVE, ROUTE_OBJECT, ROUTE_MEMBER = range(7)
 
 
-def _member_route(element: Element, handler: Handler | None) -> tuple[int, Any, str | None]:
+def _member_route(element: Element, handlers: tuple[Handler, ItemChecker | None] | None) -> tuple[int, Any, str | None]:
     """(route, its argument, choice group) for one JSON key of a structure table."""
     is_array, kind, payload, group, fast = element
-    if handler is not None:
+    if handlers is not None:
+        handler, single_item = handlers
+        if single_item is not None:
+            return ROUTE_ITEM, single_item, group
         return ROUTE_HANDLER, handler, group
     if kind == PRIMITIVE and not is_array:
         route = {FAST_PRINTABLE: ROUTE_TEXT, FAST_TOKEN: ROUTE_TOKEN}.get(fast, ROUTE_PRIMITIVE)
@@ -343,8 +349,11 @@ def _item_checker(slot: Slot, plan: BasePlan, plain: bool, structure: bool) -> I
     return _general_item(slot, plan, plain, structure)
 
 
-def _structural_handler(slot: Slot, plan: BasePlan, plain: bool, element: Element, content: Handler) -> Handler:
-    """Structure and content of the value(s) under one key, in one pass.
+def _structural_handler(
+    slot: Slot, plan: BasePlan, plain: bool, element: Element, content: Handler
+) -> tuple[Handler, ItemChecker | None]:
+    """Structure and content of the value(s) under one key, in one pass: (handler, and for a
+    single complex element the item checker a well-shaped object may be given directly).
 
     A well-shaped object or array of objects is walked once by structure-checking walkers; any
     other value (a primitive, a ``_name`` object, a wrong JSON shape) is checked by
@@ -366,7 +375,7 @@ def _structural_handler(slot: Slot, plan: BasePlan, plain: bool, element: Elemen
                     run.structure.append(scalar_problem(value, problem, key, path))
             content(value, obj, path, run, owner)
 
-        return separately
+        return separately, None
     check_item = _item_checker(slot, plan, plain, structure=True)
 
     def handle(value: Any, obj: Json, path: Path, run: Run, owner: str) -> None:
@@ -385,7 +394,7 @@ def _structural_handler(slot: Slot, plan: BasePlan, plain: bool, element: Elemen
         check_member(obj, key, value, element, path, run.structure)
         content(value, obj, path, run, owner)
 
-    return handle
+    return handle, (None if is_array else check_item)
 
 
 def _each_dict(check_item: ItemChecker, key: str) -> Handler:
@@ -478,19 +487,26 @@ def _reference_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
     resolve = _child_walker(slot, plain, structure)
     targets = slot.targets or frozenset()
     state: list[Any] = []
+    # Literals seen to be "Type/id" to an allowed type: the same practitioners, organisations and
+    # locations are referred to again and again, so most literals are one set lookup.
+    accepted: set[str] = set()
+
+    def plain_target(literal: str, run: Run) -> bool:
+        """"Patient/123" to an allowed type, decided without parsing; or a transaction-local
+        urn:uuid outside a Bundle, whose target cannot be known."""
+        if literal.startswith("urn:"):
+            return run.root.get("resourceType") != "Bundle"
+        slash = literal.find("/")
+        if slash > 0 and literal[:slash] in targets and literal.find("/", slash + 1) < 0 and ":" not in literal:
+            if len(accepted) >= _ACCEPTED_SIZE:
+                accepted.clear()
+            accepted.add(literal)
+            return True
+        return False
 
     def check_item(value: Json, path: Path, obj: Json, run: Run, owner: str) -> None:
         literal = value.get("reference")
-        # "Patient/123" to an allowed type, the common case, is decided here without parsing; so is
-        # a transaction-local urn:uuid outside a Bundle, whose target cannot be known.
-        if not (
-            type(literal) is str
-            and "type" not in value
-            and (
-                ((slash := literal.find("/")) > 0 and literal[:slash] in targets and literal.find("/", slash + 1) < 0 and ":" not in literal)
-                or (literal.startswith("urn:") and run.root.get("resourceType") != "Bundle")
-            )
-        ):
+        if type(literal) is not str or "type" in value or not (literal in accepted or plain_target(literal, run)):
             _reference(value, slot, path, run)
         if not state:
             walker, child = resolve()
@@ -498,6 +514,9 @@ def _reference_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
         state[0](value, path, run, state[1])
 
     return check_item
+
+
+_ACCEPTED_SIZE = 4096
 
 
 def _general_handler(slot: Slot, plan: BasePlan, plain: bool) -> Handler:

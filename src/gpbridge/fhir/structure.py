@@ -14,6 +14,10 @@ with a FHIRPath expression such as ``Patient.name[0].given[1]``:
   integers fit in 32 bits;
 - no empty strings, objects or arrays (ele-1).
 
+Objects whose check depends on their JSON alone and that recur (Codings, CodeableConcepts) are
+remembered once found valid (``check_subtree``), so a coded value seen before costs one
+serialisation and a set lookup.
+
 Bindings, invariants, profiles and reference targets are the profile validator's business, not this.
 Issue codes: ``structure`` (shape, unknown element), ``value`` (bad primitive), ``required`` (missing).
 """
