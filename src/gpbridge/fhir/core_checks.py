@@ -190,9 +190,8 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     if structure:
         tbl = table(plan.type_key)
         required = bool(tbl.required)
-        # Per JSON key: fhir.structure's element (is_array, kind, payload, choice group, fast), the
-        # handler that checks structure and content of its values (None: structure only), and the
-        # table of a complex element's objects.
+        # Keys with content checks get handlers that check their structure too; every key of the
+        # table gets a route (``_member_route``) that the loop below dispatches on.
         elements = tbl.elements
         structural = {key: _structural_handler(slots[key], plan, plain, elements[key], handlers[key]) for key in slots if key in elements}
         members = {key: _member_route(element, structural.get(key)) for key, element in elements.items()}
