@@ -87,6 +87,14 @@ def compare_all(resource: Json) -> tuple[int, list[str]]:
                 native: Any = outcome(inv.native.fn((obj,), Env(res, root)))
             except FhirPathError:
                 native = "error"
+            if inv.native.truth is not None:
+                # The verdict function the validator calls must agree with the collection one.
+                try:
+                    truth: Any = inv.native.truth((obj,), Env(res, root)) is not False
+                except FhirPathError:
+                    truth = "error"
+                if truth != native:
+                    problems.append(f"{inv.key} on {type_key}: truth {truth}, collection {native}: {obj}")
             try:
                 reference = outcome(fhirpath.evaluate(constraint["expression"], obj, inv.context_type, res, root))
             except Exception:  # noqa: BLE001 - fhirpathpy cannot answer: nothing to compare with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from gpbridge.fhir import spec
 from gpbridge.fhir.outcome import Issue
-from gpbridge.fhir.structure import check_resource, primitive_checker, table
+from gpbridge.fhir.structure import check_resource, forget_valid_objects, primitive_checker, table
 
 Resource = dict[str, Any]
 
@@ -641,3 +642,29 @@ def test_any_printable_name_is_structurally_valid(given_names: list[str], family
     resource = patient()
     resource["name"] = [{"family": family, "given": given_names}]
     assert check_resource(resource) == []
+
+
+def test_remembered_valid_objects_never_hide_a_problem() -> None:
+    """check_subtree remembers the JSON of objects found valid; anything that is not that JSON
+    exactly (another value, a str subclass or a datetime that would serialise the same) is checked."""
+    forget_valid_objects()
+
+    def with_coding(**coding: Any) -> Resource:
+        return {"resourceType": "Observation", "status": "final", "code": {"coding": [coding]}}
+
+    good = with_coding(system="http://snomed.info/sct", code="27113001")
+    assert check_resource(good) == [] and check_resource(copy.deepcopy(good)) == []
+    assert table("Coding").hits + table("CodeableConcept").hits >= 1
+
+    class Text(str):
+        pass
+
+    bad = [
+        with_coding(system="http://snomed.info/sct", code="27113001 "),
+        with_coding(system=Text("http://snomed.info/sct"), code="27113001"),
+        with_coding(system="http://snomed.info/sct", code="27113001", version=dt.datetime(2024, 1, 2)),
+        with_coding(system="http://snomed.info/sct", code="27113001", userSelected=1),
+    ]
+    for resource in bad:
+        assert expressions(check_resource(resource)), resource
+    assert check_resource(good) == []

@@ -18,9 +18,12 @@ from hypothesis import strategies as st
 
 from gpbridge.config import Settings
 from gpbridge.fhir import profiles, spec
+from gpbridge.fhir.core_checks import walk_resource
 from gpbridge.fhir.fhir_xml import parse_resource
 from gpbridge.fhir.outcome import Issue
+from gpbridge.fhir.structure import check_resource
 from gpbridge.fhir.validate import validate, validate_resource
+from gpbridge.fhir.validation_run import Run
 
 Json = dict[str, Any]
 UK = "https://fhir.hl7.org.uk/StructureDefinition/"
@@ -459,11 +462,8 @@ def test_never_crashes_on_malformed_shapes(rtype: str, key: str, value: Any) -> 
     assert all(isinstance(i, Issue) for i in issues)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(data=st.data(), value=_json)
-def test_never_crashes_on_malformed_examples(examples: dict[str, Json], data: st.DataObject, value: Any) -> None:
-    name = data.draw(st.sampled_from(sorted(examples)))
-    resource = example(examples, name)
+def _objects(resource: Json) -> list[Json]:
+    """Every JSON object in ``resource``, itself included."""
     objects: list[Json] = []
     todo: list[Any] = [resource]
     while todo:
@@ -473,8 +473,55 @@ def test_never_crashes_on_malformed_examples(examples: dict[str, Json], data: st
             todo.extend(item.values())
         elif type(item) is list:
             todo.extend(item)
+    return objects
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data(), value=_json)
+def test_never_crashes_on_malformed_examples(examples: dict[str, Json], data: st.DataObject, value: Any) -> None:
+    name = data.draw(st.sampled_from(sorted(examples)))
+    resource = example(examples, name)
+    objects = _objects(resource)
     target = data.draw(st.sampled_from(objects))
     key = data.draw(st.sampled_from(sorted(target) + ["extension", "_value", "reference"]))
     target[key] = value
     issues = validate(resource, profiles=[profile_for(name, resource)])
     assert all(isinstance(i, Issue) for i in issues)
+
+
+# ---------------------------------------------------------------------------------------------- one walk
+
+
+def _two_walks(resource: Any, extra: tuple[str, ...]) -> list[Issue]:
+    """What ``validate`` reports, computed as two separate walks: structure, then content."""
+    issues = check_resource(resource)
+    if type(resource) is dict and spec.is_resource_type(str(resource.get("resourceType"))):
+        run = Run(resource, True)
+        walk_resource(resource, str(resource["resourceType"]), run, extra_profiles=extra)
+        issues.extend(run.issues)
+    return issues
+
+
+def test_one_walk_reports_what_two_walks_report(examples: dict[str, Json]) -> None:
+    for name, resource in examples.items():
+        extra = (profile_for(name, resource),)
+        assert validate(resource, profiles=list(extra)) == _two_walks(resource, extra), name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data(), value=_json)
+def test_one_walk_reports_what_two_walks_report_on_damaged_examples(
+    examples: dict[str, Json], data: st.DataObject, value: Any
+) -> None:
+    """Structure and content share one walk in ``validate``; on any damage (a wrong JSON shape, an
+    unknown key, a broken reference, an extension anywhere) the issues, and their order, are those
+    of the structure check followed by the content checks."""
+    name = data.draw(st.sampled_from(sorted(examples)))
+    resource = example(examples, name)
+    objects = _objects(resource)
+    for _ in range(data.draw(st.integers(1, 3))):
+        target = data.draw(st.sampled_from(objects))
+        key = data.draw(st.sampled_from(sorted(target) + ["extension", "_value", "reference", "id", "colour"]))
+        target[key] = copy.deepcopy(value) if data.draw(st.booleans()) else None
+    extra = (profile_for(name, resource),)
+    assert validate(resource, profiles=list(extra)) == _two_walks(resource, extra)

@@ -11,7 +11,7 @@ them with one dict lookup.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gpbridge.fhir import bindings, profiles, spec
@@ -53,9 +53,6 @@ class BasePlan:
     # No checks of its own: an object of this type with none of ``keys`` needs no visit at all
     # (a Coding without extensions), so callers skip the call.
     passive: bool = False
-    # Walkers built by fhir.core_checks on first use: [for resources with extensions somewhere,
-    # for resources without any] (the second skips whatever only extensions could make matter).
-    walkers: list[Any] = field(default_factory=lambda: [None, None])
 
 
 _plans: dict[str, BasePlan] = {}

@@ -101,6 +101,9 @@ class Native:
     source: str
     guard_keys: frozenset[str] | None = None
     result_when_absent: Any = field(default_factory=tuple)
+    # For a boolean expression: truth(input, env) -> True/False/None, the singleton value of fn's
+    # result without building it (validators test for False).
+    truth: Fn | None = None
 
     def __call__(self, focus: Any, env: Env) -> Any:
         return self.fn((focus,), env)
@@ -115,6 +118,12 @@ class X:
     type: str | None
     nav: tuple[str, Members] | None = None  # (code of the collection navigated from, members)
     is_focus: bool = False  # the scope input itself ($this, or the context type's name)
+    # Python for the singleton-boolean value (True/False, None for empty) when it is cheaper than
+    # ``to_bool(code)``: boolean operators and exists()/not() then run without building collections.
+    bool: str | None = None
+    total: bool = False  # ``bool`` is never None (exists(), empty(), and/or of such)
+    # For the focus's own single-valued element read inline: (the focus temp, the value temp, key).
+    single: tuple[str, str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -155,6 +164,7 @@ _HELPERS: dict[str, Any] = {
     "_not": rt.not_,
     "_nb": rt.not_bool,
     "_string_test": rt.string_test,
+    "_string_test_bool": rt.string_test_bool,
     "_has_value": rt.has_value,
     "_single": rt.is_single,
     "_eq": rt.eq,
@@ -193,13 +203,15 @@ def compile_expression(text: str, context_type: str | None, resource_type: str |
     scope = Scope("_in", context_type, context_type, resource_type, root=True, reads=set())
     compiled = _compile(tree, scope, gen)
     source = f"def _fn(_in, env):\n    return {compiled.code}\n"
+    if compiled.bool is not None:
+        source += f"\n\ndef _truth(_in, env):\n    return {compiled.bool}\n"
     namespace = dict(_HELPERS)
     namespace.update(gen.consts)
     try:
         exec(compile(source, f"<fhirpath {text[:60]}>", "exec"), namespace)  # noqa: S102 - our own generated code
     except SyntaxError as exc:  # a construct the generator cannot express: use the fallback
         raise Unsupported(f"generated code does not compile: {exc}") from None
-    native = Native(text, namespace["_fn"], source)
+    native = Native(text, namespace["_fn"], source, truth=namespace.get("_truth"))
     if scope.reads is not None:
         keys = _json_keys(context_type, scope.reads)
         if keys is not None:
@@ -229,8 +241,11 @@ def _json_keys(context_type: str | None, names: set[str]) -> frozenset[str] | No
     return frozenset(keys)
 
 
-def _bool(code: str) -> str:
+def _bool(x: X) -> str:
     """Python for the singleton-boolean value of a collection expression (None when empty)."""
+    if x.bool is not None:
+        return x.bool
+    code = x.code
     if code.startswith("_not(") and _balanced(code[4:]):
         return "_nb" + code[4:]
     return f"_b({code})"
@@ -329,6 +344,7 @@ def _member(base: X | None, base_code: str, base_type: str | None, name: str, ge
         f, v = gen.temp(), gen.temp()
         key = members[0][0]
         code = f"({code} if type({f} := _in[0]) is not dict or ({v} := {f}.get({key!r})) is None or type({v}) is list else ({v},))"
+        return X(code, types.pop() if len(types) == 1 else None, nav=(base_code, members), single=(f, v, key))
     return X(code, types.pop() if len(types) == 1 else None, nav=(base_code, members))
 
 
@@ -387,14 +403,23 @@ def _binary(node: Binary, scope: Scope, gen: _Gen) -> X:
     op, lc, rc = node.op, left.code, right.code
     if op in ("and", "or", "implies", "xor"):
         a, c = gen.temp(), gen.temp()
+        lb, rb = _bool(left), _bool(right)
+        if op in ("and", "or") and left.total and right.total:
+            # Both sides are True or False: Python's own operator is FHIRPath's.
+            both = f"({lb} {op} {rb})"
+            return X(f"(_T if {both} else _F)", "boolean", bool=both, total=True)
         if op == "and":
-            code = f"(_F if ({a} := {_bool(lc)}) is False else (_F if ({c} := {_bool(rc)}) is False else (_T if {a} is True and {c} is True else _E)))"
-        elif op == "or":
-            code = f"(_T if ({a} := {_bool(lc)}) is True else (_T if ({c} := {_bool(rc)}) is True else (_F if {a} is False and {c} is False else _E)))"
-        elif op == "implies":
-            code = f"(_T if ({a} := {_bool(lc)}) is False else _implies_rest({a}, {_bool(rc)}))"
+            code = f"(_F if ({a} := {lb}) is False else (_F if ({c} := {rb}) is False else (_T if {a} is True and {c} is True else _E)))"
+            truth = f"(False if ({a} := {lb}) is False else (False if ({c} := {rb}) is False else (True if {a} is True and {c} is True else None)))"
+            return X(code, "boolean", bool=truth)
+        if op == "or":
+            code = f"(_T if ({a} := {lb}) is True else (_T if ({c} := {rb}) is True else (_F if {a} is False and {c} is False else _E)))"
+            truth = f"(True if ({a} := {lb}) is True else (True if ({c} := {rb}) is True else (False if {a} is False and {c} is False else None)))"
+            return X(code, "boolean", bool=truth)
+        if op == "implies":
+            code = f"(_T if ({a} := {lb}) is False else _implies_rest({a}, {rb}))"
         else:
-            code = f"_xor({_bool(lc)}, {_bool(rc)})"
+            code = f"_xor({lb}, {rb})"
         return X(code, "boolean")
     if op in ("=", "!="):
         negate = op == "!="
@@ -481,12 +506,24 @@ def _f_exists(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 0, 1, "exists")
     if args:
         base = _f_where(base, args, scope, gen)
-    return X(f"(_T if {base.code} else _F)", "boolean")
+    return X(f"(_T if {base.code} else _F)", "boolean", bool=_present(base), total=True)
 
 
 def _f_empty(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 0, 0, "empty")
-    return X(f"(_F if {base.code} else _T)", "boolean")
+    return X(f"(_F if {base.code} else _T)", "boolean", bool=f"(not {_present(base)})", total=True)
+
+
+def _present(base: X) -> str:
+    """Python for "the collection is not empty" (True/False): a focus's own single-valued
+    element is looked up directly, falling back to navigation only when it is absent or odd."""
+    if base.single is None:
+        return f"(True if {base.code} else False)"
+    f, v, key = base.single
+    return (
+        f"(True if type({f} := _in[0]) is dict and ({v} := {f}.get({key!r})) is not None and type({v}) is not list"
+        f" else (True if {base.code} else False))"
+    )
 
 
 def _f_count(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
@@ -496,6 +533,11 @@ def _f_count(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
 
 def _f_not(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 0, 0, "not")
+    if base.bool is not None and base.total:
+        return X(f"(_F if {base.bool} else _T)", "boolean", bool=f"(not {base.bool})", total=True)
+    if base.bool is not None:
+        t = gen.temp()
+        return X(f"_not({base.code})", "boolean", bool=f"(None if ({t} := {base.bool}) is None else not {t})")
     return X(f"_not({base.code})", "boolean")
 
 
@@ -507,13 +549,13 @@ def _f_has_value(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
 def _f_where(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 1, 1, "where")
     var, crit = _lambda(base, args[0], scope, gen)
-    return X(f"_where({base.code}, lambda {var}: {_bool(crit.code)})", base.type)
+    return X(f"_where({base.code}, lambda {var}: {_bool(crit)})", base.type)
 
 
 def _f_all(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 1, 1, "all")
     var, crit = _lambda(base, args[0], scope, gen)
-    return X(f"_all({base.code}, lambda {var}: {_bool(crit.code)})", "boolean")
+    return X(f"_all({base.code}, lambda {var}: {_bool(crit)})", "boolean")
 
 
 def _f_select(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
@@ -557,7 +599,14 @@ def _combining(kind: str) -> Callable[[X, tuple[Node, ...], Scope, _Gen], X]:
 def _string_function(name: str, base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, *rt.STRING_ARITY[name], name)
     if name in ("startsWith", "endsWith", "contains") and len(args) == 1 and isinstance(args[0], Literal) and type(args[0].value) is str:
-        return X(f"_string_test({name!r}, {base.code}, {args[0].value!r})", "boolean")
+        literal = args[0].value
+        truth = f"_string_test_bool({name!r}, {base.code}, {literal!r})"
+        if base.single is not None:
+            # The focus's own string element: the str method inline, the helper for anything else.
+            f, v, key = base.single
+            test = f"{literal!r} in {v}" if name == "contains" else f"{v}.{name.lower()}({literal!r})"
+            truth = f"({test} if type({f} := _in[0]) is dict and type({v} := {f}.get({key!r})) is str else {truth})"
+        return X(f"_string_test({name!r}, {base.code}, {literal!r})", "boolean", bool=truth)
     arg_codes = "".join(f", {_compile(a, scope, gen).code}" for a in args)
     result_type = {"length": "integer", "toInteger": "integer"}.get(name, "string")
     if name in ("startsWith", "endsWith", "contains", "matches"):
@@ -630,7 +679,7 @@ def _iif(node: Call, scope: Scope, gen: _Gen) -> X:
     crit = _compile(node.args[0], inner, gen)
     then = _compile(node.args[1], inner, gen)
     otherwise = _compile(node.args[2], inner, gen).code if len(node.args) == 3 else "_E"
-    code = f"({then.code} if {_bool(crit.code)} is True else {otherwise})"
+    code = f"({then.code} if {_bool(crit)} is True else {otherwise})"
     if wrap is not None:
         code = f"(lambda {wrap[0]}: {code})({wrap[1]})"
     return X(code, then.type)

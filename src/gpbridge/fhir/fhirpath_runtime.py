@@ -54,6 +54,7 @@ __all__ = [
     "not_",
     "not_bool",
     "string_test",
+    "string_test_bool",
     "one",
     "resolve",
     "string_op",
@@ -183,6 +184,19 @@ def string_test(name: str, coll: Coll, literal: str) -> Coll:
         if name == "contains":
             return T if literal in value else F
     return string_op(name, coll, (literal,))
+
+
+def string_test_bool(name: str, coll: Coll, literal: str) -> bool | None:
+    """``to_bool(string_test(...))`` in one call: a string test in a boolean position."""
+    if len(coll) == 1 and type(coll[0]) is str:
+        value = coll[0]
+        if name == "startsWith":
+            return value.startswith(literal)
+        if name == "endsWith":
+            return value.endswith(literal)
+        if name == "contains":
+            return literal in value
+    return to_bool(string_op(name, coll, (literal,)))
 
 
 def has_value(coll: Coll) -> tuple[Any, ...]:

@@ -14,6 +14,10 @@ with a FHIRPath expression such as ``Patient.name[0].given[1]``:
   integers fit in 32 bits;
 - no empty strings, objects or arrays (ele-1).
 
+Objects whose check depends on their JSON alone and that recur (Codings, CodeableConcepts) are
+remembered once found valid (``check_subtree``), so a coded value seen before costs one
+serialisation and a set lookup.
+
 Bindings, invariants, profiles and reference targets are the profile validator's business, not this.
 Issue codes: ``structure`` (shape, unknown element), ``value`` (bad primitive), ``required`` (missing).
 """
@@ -25,7 +29,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from gpbridge.fhir import spec
+from gpbridge.fhir.element_path import Path, render
 from gpbridge.fhir.outcome import Issue, error
 
 # Element kinds in a compiled table.
@@ -35,14 +42,16 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # R4 integer is a signed 32-bit value (d
 
 # A primitive checker returns None when the value is valid, else a sentence ending without a full stop.
 Checker = Callable[[Any], str | None]
-# (is_array, kind, payload, choice_group): payload is a Checker, a table key, or the base element name.
-Element = tuple[bool, int, Any, str | None]
+# (is_array, kind, payload, choice_group, fast): payload is a Checker, a table key, or the base
+# element name; fast is the primitive's cheap test (FAST_*), which walks run inline before calling it.
+Element = tuple[bool, int, Any, str | None, int]
+FAST_NONE, FAST_PRINTABLE, FAST_TOKEN = range(3)
 
 
 class Table:
     """The elements one JSON object of a given type (or backbone element) may carry."""
 
-    __slots__ = ("name", "elements", "required", "choices")
+    __slots__ = ("name", "elements", "required", "choices", "valid", "lookups", "hits")
 
     def __init__(self, name: str) -> None:
         self.name = name  # "HumanName", "Observation.component": used in messages only
@@ -50,6 +59,10 @@ class Table:
         # (element as defined, its FHIRPath name, JSON keys that satisfy it): value[x] is "value" in FHIRPath
         self.required: list[tuple[str, str, tuple[str, ...]]] = []
         self.choices: dict[str, list[str]] = {}  # "value" -> allowed type suffixes, for diagnostics
+        # check_subtree's memory: the JSON of objects found valid (None once found not to pay).
+        self.valid: set[bytes] | None = set()
+        self.lookups = 0
+        self.hits = 0
 
 
 _TABLES: dict[str, Table] = {}
@@ -64,18 +77,27 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _fast_path(name: str) -> Callable[[str], bool] | None:
-    """A cheap test that, when True, implies the type's regex matches; the regex decides otherwise.
+def _fast_path(name: str) -> int:
+    """Which cheap test, when it passes, implies the type's regex matches; the regex decides otherwise.
 
     ``str.isprintable`` rejects every ASCII whitespace but the space, so a printable string matches
-    ``[ \\r\\n\\t\\S]+`` (string, markdown) and, with no space in it, ``\\S*`` (uri family) and the
-    code regex. tests/fhir/test_structure.py checks the implication with hypothesis.
+    ``[ \\r\\n\\t\\S]+`` (string, markdown: FAST_PRINTABLE) and, with no space in it, ``\\S*``
+    (uri family) and the code regex (FAST_TOKEN). tests/fhir/test_structure.py checks the implication with
+    hypothesis.
     """
     if name in ("string", "markdown"):
-        return str.isprintable
+        return FAST_PRINTABLE
     if name in ("code", "uri", "url", "canonical"):
-        return lambda v: " " not in v and v.isprintable()
-    return None
+        return FAST_TOKEN
+    return FAST_NONE
+
+
+def passes_fast(fast: int, value: Any) -> bool:
+    """Whether ``value`` passes the cheap test ``fast`` (walks inline this for speed)."""
+    return (
+        fast != FAST_NONE and type(value) is str and value != "" and value.isprintable()
+        and (fast == FAST_PRINTABLE or " " not in value)
+    )
 
 
 def _is_integer_type(name: str) -> bool:
@@ -132,7 +154,7 @@ def _decimal_checker(name: str) -> Checker:
     return check
 
 
-def _string_checker(name: str, regex: re.Pattern[str] | None, fast: Callable[[str], bool] | None) -> Checker:
+def _string_checker(name: str, regex: re.Pattern[str] | None, fast: int) -> Checker:
     fullmatch = regex.fullmatch if regex is not None else None
 
     def check(v: Any) -> str | None:
@@ -140,12 +162,12 @@ def _string_checker(name: str, regex: re.Pattern[str] | None, fast: Callable[[st
             return f"{_show(v)} is not a valid {name}: expected a JSON string"
         if not v:
             return f"empty string is not a valid {name}: omit the element instead"
-        if fast is not None and fast(v):
-            return None
         if fullmatch is not None and fullmatch(v) is None:
             return f"{_show(v)} is not a valid {name}"
         return None
 
+    if fast != FAST_NONE:
+        return lambda v: None if passes_fast(fast, v) else check(v)
     return check
 
 
@@ -166,7 +188,7 @@ def _compile_type(type_name: str) -> None:
     elements: dict[str, dict[str, Any]] = definition["elements"]
     tables = {type_name: Table(type_name)}
     if definition["kind"] == "resource":
-        tables[type_name].elements["resourceType"] = (False, SKIP, None, None)
+        tables[type_name].elements["resourceType"] = (False, SKIP, None, None, FAST_NONE)
     for path, el in elements.items():
         if el.get("types") in (["BackboneElement"], ["Element"]) or el.get("contentReference"):
             tables.setdefault(f"{type_name}.{path}", Table(f"{type_name}.{path}"))
@@ -199,54 +221,60 @@ def _add_element(owner: Table, type_name: str, path: str, name: str, el: dict[st
         keys.append(json_name)
         group = stem if choice else None
         if ref:
-            owner.elements[json_name] = (is_array, COMPLEX, f"{type_name}.{path}", group)
+            owner.elements[json_name] = (is_array, COMPLEX, f"{type_name}.{path}", group, FAST_NONE)
         elif type_code == "Resource":
-            owner.elements[json_name] = (is_array, RESOURCE, None, group)
+            owner.elements[json_name] = (is_array, RESOURCE, None, group, FAST_NONE)
         elif type_code in ("BackboneElement", "Element"):
-            owner.elements[json_name] = (is_array, COMPLEX, f"{type_name}.{path}", group)
+            owner.elements[json_name] = (is_array, COMPLEX, f"{type_name}.{path}", group, FAST_NONE)
         elif spec.types()[type_code]["kind"] == "primitive-type":
-            owner.elements[json_name] = (is_array, PRIMITIVE, primitive_checker(type_code), group)
+            owner.elements[json_name] = (is_array, PRIMITIVE, primitive_checker(type_code), group, _fast_path(type_code))
             if not el.get("xmlAttr"):
-                owner.elements["_" + json_name] = (is_array, PRIMITIVE_EXT, json_name, None)
+                owner.elements["_" + json_name] = (is_array, PRIMITIVE_EXT, json_name, None, FAST_NONE)
                 keys.append("_" + json_name)
         else:
-            owner.elements[json_name] = (is_array, COMPLEX, type_code, group)
+            owner.elements[json_name] = (is_array, COMPLEX, type_code, group, FAST_NONE)
     if el.get("min", 0) >= 1:
         owner.required.append((name, stem, tuple(keys)))
 
 
 # --------------------------------------------------------------------------------------- checking
+# Paths are lazy (``fhir.element_path``): a tuple per step, rendered only when an issue is reported.
+# ``fhir.core_checks`` runs the same per-object and per-member checks inside its own walk when it
+# checks structure and content in one pass (``validate``), so they are public here.
 
 
 def check_resource(resource: Any, expected_type: str | None = None) -> list[Issue]:
     """Every structural problem in ``resource``; an empty list means it is well formed."""
     issues: list[Issue] = []
-    _check_resource(resource, expected_type, "", issues)
+    rtype = resource_type_at(resource, expected_type, "", issues)
+    if rtype is not None:
+        check_object(resource, table(rtype), rtype, issues)
     return issues
 
 
-def _check_resource(resource: Any, expected_type: str | None, path: str, issues: list[Issue]) -> None:
+def resource_type_at(resource: Any, expected_type: str | None, path: Path, issues: list[Issue]) -> str | None:
+    """The type of the resource at ``path`` when its elements can be checked, else None (reported)."""
     if type(resource) is not dict:
         issues.append(
-            error("structure", f"A resource must be a JSON object, not {_json_kind(resource)}", path)
+            error("structure", f"A resource must be a JSON object, not {_json_kind(resource)}", render(path))
         )
-        return
+        return None
     rtype = resource.get("resourceType")
     if rtype is None:
-        issues.append(error("required", "The resource has no resourceType", path))
-        return
+        issues.append(error("required", "The resource has no resourceType", render(path)))
+        return None
     if type(rtype) is not str or not spec.is_resource_type(rtype):
         issues.append(
             error(
                 "structure",
                 f"Unknown resourceType {_show(rtype)}",
-                f"{path}.resourceType" if path else "resourceType",
+                f"{render(path)}.resourceType" if path else "resourceType",
             )
         )
-        return
+        return None
     if expected_type is not None and rtype != expected_type:
-        issues.append(error("invalid", f"Expected a {expected_type} resource but got {rtype}", path or rtype))
-    _check_object(resource, table(rtype), path or rtype, issues)
+        issues.append(error("invalid", f"Expected a {expected_type} resource but got {rtype}", render(path) or rtype))
+    return rtype
 
 
 def _json_kind(value: Any) -> str:
@@ -263,95 +291,174 @@ def _json_kind(value: Any) -> str:
     return "an object"
 
 
-def _check_object(obj: dict[str, Any], tbl: Table, path: str, issues: list[Issue]) -> None:
-    if len(obj) == 1 and "id" in obj:
-        # ele-1: an id alone is not content (resources always carry resourceType besides).
-        issues.append(error("structure", "An element must have a value or children other than id", path))
+def check_object(obj: dict[str, Any], tbl: Table, path: Path, issues: list[Issue]) -> None:
+    if "id" in obj and len(obj) == 1:
+        issues.append(id_alone(path))
     elements = tbl.elements
     groups: dict[str, str] | None = None
     for name, value in obj.items():
-        element = elements.get(name)
-        if element is None:
-            issues.append(_unknown_element(tbl, name, path))
+        try:  # a subscript is cheaper than .get() and a miss (an unknown element) is rare
+            element = elements[name]
+        except KeyError:
+            issues.append(unknown_element(tbl, name, path))
             continue
-        is_array, kind, payload, group = element
+        is_array, kind, payload, group, fast = element
         if group is not None:
-            if groups is None:
-                groups = {group: name}
-            elif group in groups:
-                issues.append(
-                    error(
-                        "structure",
-                        f"Only one of {group}[x] may be present, found {groups[group]} and {name}",
-                        f"{path}.{name}",
-                    )
-                )
-            else:
-                groups[group] = name
-        if kind == PRIMITIVE:
-            if is_array:
-                if type(value) is not list or not value:
-                    issues.append(_array_problem(value, name, path))
-                    continue
-                for i, item in enumerate(value):
-                    if item is None:
-                        _check_null(obj, name, i, path, issues)
-                        continue
-                    problem = payload(item)
-                    if problem is not None:
-                        issues.append(error("value", problem, f"{path}.{name}[{i}]"))
-            else:
-                problem = payload(value)
-                if problem is not None:
-                    issues.append(_scalar_problem(value, problem, name, path))
-        elif kind == COMPLEX:
-            child = _TABLES.get(payload) or table(payload)
-            if is_array:
-                if type(value) is not list or not value:
-                    issues.append(_array_problem(value, name, path))
-                    continue
-                for i, item in enumerate(value):
-                    item_path = f"{path}.{name}[{i}]"
-                    if type(item) is dict and item:
-                        _check_object(item, child, item_path, issues)
-                    else:
-                        issues.append(_object_problem(item, item_path))
-            elif type(value) is dict and value:
-                _check_object(value, child, f"{path}.{name}", issues)
-            else:
-                issues.append(_object_problem(value, f"{path}.{name}", name))
-        elif kind == RESOURCE:
-            if is_array:
-                if type(value) is not list or not value:
-                    issues.append(_array_problem(value, name, path))
-                    continue
-                for i, item in enumerate(value):
-                    _check_resource(item, None, f"{path}.{name}[{i}]", issues)
-            elif type(value) is list:
-                issues.append(_scalar_problem(value, "", name, path))
-            else:
-                _check_resource(value, None, f"{path}.{name}", issues)
-        elif kind == PRIMITIVE_EXT:
-            _check_primitive_extension(obj, name, value, payload, is_array, path, issues)
+            groups = choice_seen(groups, group, name, path, issues)
+        if kind == PRIMITIVE and not is_array:  # the commonest member, inline
+            if fast and type(value) is str and value and value.isprintable() and (fast == FAST_PRINTABLE or " " not in value):
+                continue  # passes_fast(), inline
+            problem = payload(value)
+            if problem is not None:
+                issues.append(scalar_problem(value, problem, name, path))
+        elif kind == COMPLEX and not is_array and type(value) is dict and value:
+            check_subtree(value, _TABLES.get(payload) or table(payload), (path, name, None), issues)
+        else:
+            check_member(obj, name, value, element, path, issues)
     if tbl.required:
-        for label, fhirpath_name, keys in tbl.required:
-            for key in keys:
-                if key in obj:
-                    break
-            else:
-                issues.append(
-                    error(
-                        "required",
-                        f"{tbl.name}.{label} is required (minimum cardinality 1) but missing",
-                        f"{path}.{fhirpath_name}",
-                    )
+        check_required(obj, tbl, path, issues)
+
+
+# check_subtree remembers at most this many valid objects per table, and stops remembering for a
+# table where fewer than a quarter of its first lookups were found (HumanName, Period: no repeats).
+MEMO_SIZE = 16384
+MEMO_TRIAL = 1024
+# Values orjson would write like JSON without being JSON (a str subclass, a datetime) raise, so
+# they are checked, never looked up.
+_MEMO_DUMP = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def check_subtree(obj: dict[str, Any], tbl: Table, path: Path, issues: list[Issue]) -> None:
+    """``check_object`` for an object whose check depends on its JSON alone, remembering the
+    objects found valid: coded values (a Coding, a CodeableConcept) recur across resources, and
+    one serialisation and a set lookup cost a fraction of walking them again."""
+    valid = tbl.valid
+    if valid is None:
+        check_object(obj, tbl, path, issues)
+        return
+    try:
+        key = orjson.dumps(obj, option=_MEMO_DUMP)
+    except TypeError:  # orjson.JSONEncodeError: not plain JSON
+        check_object(obj, tbl, path, issues)
+        return
+    tbl.lookups += 1
+    if key in valid:
+        tbl.hits += 1
+        return
+    found = len(issues)
+    check_object(obj, tbl, path, issues)
+    # orjson writes NaN and infinities as null: an object with a null is never remembered.
+    if len(issues) == found and b"null" not in key:
+        if len(valid) >= MEMO_SIZE:
+            valid.clear()
+        valid.add(key)
+    if tbl.lookups == MEMO_TRIAL and tbl.hits * 4 < MEMO_TRIAL:
+        tbl.valid = None
+
+
+def forget_valid_objects() -> None:
+    """Empty check_subtree's memory (for benchmarks that measure a first sight)."""
+    for tbl in _TABLES.values():
+        tbl.valid, tbl.lookups, tbl.hits = set(), 0, 0
+
+
+def id_alone(path: Path) -> Issue:
+    # ele-1: an id alone is not content (resources always carry resourceType besides).
+    return error("structure", "An element must have a value or children other than id", render(path))
+
+
+def choice_seen(groups: dict[str, str] | None, group: str, name: str, path: Path, issues: list[Issue]) -> dict[str, str]:
+    """Record ``name`` as the JSON key of choice element ``group``; a second one is an error."""
+    if groups is None:
+        return {group: name}
+    if group in groups:
+        issues.append(
+            error(
+                "structure",
+                f"Only one of {group}[x] may be present, found {groups[group]} and {name}",
+                f"{render(path)}.{name}",
+            )
+        )
+    else:
+        groups[group] = name
+    return groups
+
+
+def check_member(obj: dict[str, Any], name: str, value: Any, element: Element, path: Path, issues: list[Issue]) -> None:
+    """The value(s) under one known key of ``obj``, and everything below them."""
+    is_array, kind, payload, _, _ = element
+    if kind == PRIMITIVE:
+        if not is_array:
+            problem = payload(value)
+            if problem is not None:
+                issues.append(scalar_problem(value, problem, name, path))
+            return
+        if type(value) is not list or not value:
+            issues.append(array_problem(value, name, path))
+            return
+        for i, item in enumerate(value):
+            if item is None:
+                _check_null(obj, name, i, path, issues)
+                continue
+            problem = payload(item)
+            if problem is not None:
+                issues.append(error("value", problem, render((path, name, i))))
+    elif kind == COMPLEX:
+        child = _TABLES.get(payload) or table(payload)
+        if is_array:
+            if type(value) is not list or not value:
+                issues.append(array_problem(value, name, path))
+                return
+            for i, item in enumerate(value):
+                if type(item) is dict and item:
+                    check_subtree(item, child, (path, name, i), issues)
+                else:
+                    issues.append(object_problem(item, (path, name, i)))
+        elif type(value) is dict and value:
+            check_subtree(value, child, (path, name, None), issues)
+        else:
+            issues.append(object_problem(value, (path, name, None), name))
+    elif kind == RESOURCE:
+        if is_array:
+            if type(value) is not list or not value:
+                issues.append(array_problem(value, name, path))
+                return
+            for i, item in enumerate(value):
+                _check_resource(item, (path, name, i), issues)
+        elif type(value) is list:
+            issues.append(scalar_problem(value, "", name, path))
+        else:
+            _check_resource(value, (path, name, None), issues)
+    elif kind == PRIMITIVE_EXT:
+        _check_primitive_extension(obj, name, value, payload, is_array, path, issues)
+
+
+def _check_resource(resource: Any, path: Path, issues: list[Issue]) -> None:
+    rtype = resource_type_at(resource, None, path, issues)
+    if rtype is not None:
+        check_object(resource, table(rtype), path, issues)
+
+
+def check_required(obj: dict[str, Any], tbl: Table, path: Path, issues: list[Issue]) -> None:
+    for label, fhirpath_name, keys in tbl.required:
+        for key in keys:
+            if key in obj:
+                break
+        else:
+            issues.append(
+                error(
+                    "required",
+                    f"{tbl.name}.{label} is required (minimum cardinality 1) but missing",
+                    f"{render(path)}.{fhirpath_name}",
                 )
+            )
 
 
 # Problem reporters: only reached when something is wrong, so they may be slow and wordy.
 
 
-def _unknown_element(tbl: Table, name: str, path: str) -> Issue:
+def unknown_element(tbl: Table, name: str, at: Path) -> Issue:
+    path = render(at)
     for stem, suffixes in tbl.choices.items():
         if name.startswith(stem) and name[len(stem) : len(stem) + 1].isupper():
             allowed = ", ".join(stem + s for s in suffixes)
@@ -369,7 +476,8 @@ def _unknown_element(tbl: Table, name: str, path: str) -> Issue:
     return error("structure", f"Unknown element '{name}' in {tbl.name}", f"{path}.{name}")
 
 
-def _array_problem(value: Any, name: str, path: str) -> Issue:
+def array_problem(value: Any, name: str, at: Path) -> Issue:
+    path = render(at)
     if type(value) is list:
         return error("structure", f"{name} is an empty array: omit the element instead", f"{path}.{name}")
     return error(
@@ -379,7 +487,8 @@ def _array_problem(value: Any, name: str, path: str) -> Issue:
     )
 
 
-def _scalar_problem(value: Any, problem: str, name: str, path: str) -> Issue:
+def scalar_problem(value: Any, problem: str, name: str, at: Path) -> Issue:
+    path = render(at)
     if type(value) is list:
         return error(
             "structure", f"{name} has at most one value, so it must not be a JSON array", f"{path}.{name}"
@@ -389,7 +498,8 @@ def _scalar_problem(value: Any, problem: str, name: str, path: str) -> Issue:
     return error("value", problem, f"{path}.{name}")
 
 
-def _object_problem(value: Any, path: str, name: str | None = None) -> Issue:
+def object_problem(value: Any, at: Path, name: str | None = None) -> Issue:
+    path = render(at)
     if type(value) is dict:
         return error("structure", "Empty object: an element must have a value or children", path)
     if name is not None and type(value) is list:
@@ -397,7 +507,7 @@ def _object_problem(value: Any, path: str, name: str | None = None) -> Issue:
     return error("structure", f"Expected a JSON object, not {_json_kind(value)}", path)
 
 
-def _check_null(obj: dict[str, Any], name: str, i: int, path: str, issues: list[Issue]) -> None:
+def _check_null(obj: dict[str, Any], name: str, i: int, path: Path, issues: list[Issue]) -> None:
     """A null in a primitive array only holds a place for an extension in the ``_name`` array."""
     ext = obj.get("_" + name)
     if type(ext) is not list or i >= len(ext) or ext[i] is None:
@@ -405,40 +515,39 @@ def _check_null(obj: dict[str, Any], name: str, i: int, path: str, issues: list[
             error(
                 "structure",
                 f"null in {name} is only allowed where _{name} has an extension at the same index",
-                f"{path}.{name}[{i}]",
+                render((path, name, i)),
             )
         )
 
 
 def _check_primitive_extension(
-    obj: dict[str, Any], name: str, value: Any, base: str, is_array: bool, path: str, issues: list[Issue]
+    obj: dict[str, Any], name: str, value: Any, base: str, is_array: bool, path: Path, issues: list[Issue]
 ) -> None:
     element_table = table("Element")
     if not is_array:
         if type(value) is dict and value:
-            _check_object(value, element_table, f"{path}.{name}", issues)
+            check_object(value, element_table, (path, name, None), issues)
         else:
-            issues.append(_object_problem(value, f"{path}.{name}", name))
+            issues.append(object_problem(value, (path, name, None), name))
         return
     if type(value) is not list or not value:
-        issues.append(_array_problem(value, name, path))
+        issues.append(array_problem(value, name, path))
         return
     values = obj.get(base)
     if values is not None and (type(values) is not list or len(values) != len(value)):
-        issues.append(error("structure", f"{name} must have one entry per entry of {base}", f"{path}.{name}"))
+        issues.append(error("structure", f"{name} must have one entry per entry of {base}", render((path, name, None))))
         values = None
     for i, item in enumerate(value):
-        item_path = f"{path}.{name}[{i}]"
         if item is None:
             if values is None or values[i] is None:
                 issues.append(
                     error(
                         "structure",
                         f"null in {name} is only allowed where {base} has a value at the same index",
-                        item_path,
+                        render((path, name, i)),
                     )
                 )
         elif type(item) is dict and item:
-            _check_object(item, element_table, item_path, issues)
+            check_object(item, element_table, (path, name, i), issues)
         else:
-            issues.append(_object_problem(item, item_path))
+            issues.append(object_problem(item, (path, name, i)))

@@ -4,10 +4,13 @@
 code, plain-English diagnostics, FHIRPath expression):
 
 1. structure (``fhir.structure``): unknown elements, cardinality, JSON types, primitive formats,
-   choice types, ele-1;
+   choice types, ele-1 (reported first);
 2. base checks (``fhir.core_checks``): required bindings, invariants, datatype profiles, reference
    targets, extension definitions and contexts, NHS numbers, nested resources;
 3. profiles (``fhir.conformance``): every ``meta.profile`` the resource claims plus ``profiles``.
+
+Steps 1 and 2 are one walk (``core_checks.walk_resource(structure=True)``): each object is
+visited once, its structure checked beside its content.
 
 ``validate_resource(resource, settings)`` is the write-path hook ``store.interactions`` looks for:
 it runs steps 2-3 (the write path has already run the structure check), adds the UK Core profile
@@ -20,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from gpbridge.fhir import profiles as registry
-from gpbridge.fhir import spec
 from gpbridge.fhir.core_checks import walk_resource
 from gpbridge.fhir.outcome import Issue, error
-from gpbridge.fhir.structure import check_resource
+from gpbridge.fhir.structure import resource_type_at
 from gpbridge.fhir.validation_run import Run
 
 MODES = ("create", "update", "delete")
@@ -47,12 +49,17 @@ def validate(
         return [error("invalid", f"Unknown validation mode {mode!r}; use create, update or delete")]
     if mode == "delete":
         return []
-    issues = check_resource(resource)
-    if type(resource) is not dict or not spec.is_resource_type(str(resource.get("resourceType"))):
+    issues: list[Issue] = []
+    rtype = resource_type_at(resource, None, "", issues)
+    if rtype is None:
         return issues
+    # Structure and content in one walk: every object is visited once.
+    run = Run(resource, best_practice)
+    walk_resource(resource, rtype, run, extra_profiles=tuple(profiles or ()), structure=True)
+    issues = run.structure
     if mode == "update" and "id" not in resource:
-        issues.append(error("required", "A resource being updated must have an id", f"{resource['resourceType']}.id"))
-    issues.extend(_content(resource, tuple(profiles or ()), best_practice))
+        issues.append(error("required", "A resource being updated must have an id", f"{rtype}.id"))
+    issues.extend(run.issues)
     return issues
 
 

@@ -9,32 +9,24 @@ contained resources and Bundle entries are validated in place.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeAlias
+from typing import Any
 
+from gpbridge.fhir.element_path import Path, render
 from gpbridge.fhir.fhirpath_py import Env
 from gpbridge.fhir.outcome import Issue
 
 _INDEX = re.compile(r"\[\d+\]")
 
-# Where an element is: a rendered FHIRPath, or (parent, key, index) built as the walk descends and
-# rendered only when an issue needs it (most elements never do).
-Path: TypeAlias = str | tuple["Path", str, int | None]
-
-
-def render(path: Path) -> str:
-    parts: list[str] = []
-    while type(path) is tuple:
-        parent, key, index = path
-        parts.append(f".{key}" if index is None else f".{key}[{index}]")
-        path = parent
-    return str(path) + "".join(reversed(parts))
+__all__ = ["Path", "Run", "render"]
 
 
 class Run:
-    __slots__ = ("issues", "best_practice", "env", "root", "plain", "_frames", "_bundle_types")
+    __slots__ = ("issues", "structure", "best_practice", "env", "root", "plain", "_frames", "_bundle_types")
 
     def __init__(self, root: dict[str, Any], best_practice: bool) -> None:
         self.issues: list[Issue] = []
+        # Structural issues, when the walk checks structure too (``validate``): reported first.
+        self.structure: list[Issue] = []
         self.best_practice = best_practice
         self.root = root
         self.env = Env(root, root)

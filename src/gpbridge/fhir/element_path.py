@@ -1,0 +1,22 @@
+"""Where an element is, built lazily: a walk descends by tuples and renders FHIRPath only for issues.
+
+A ``Path`` is a rendered FHIRPath string (``Bundle.entry[0].resource``) or ``(parent, key, index)``
+with ``index`` None for a single value. Building a tuple per step costs far less than formatting a
+string per step, and most elements never need their path rendered.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+Path: TypeAlias = str | tuple["Path", str, int | None]
+
+
+def render(path: Path) -> str:
+    """``(("Patient", "name", 0), "given", 1)`` -> ``Patient.name[0].given[1]``."""
+    parts: list[str] = []
+    while type(path) is tuple:
+        parent, key, index = path
+        parts.append(f".{key}" if index is None else f".{key}[{index}]")
+        path = parent
+    return str(path) + "".join(reversed(parts))
