@@ -19,7 +19,8 @@ for types the settings require it for, and leaves out information-level and best
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from functools import lru_cache
 from typing import Any
 
 from gpbridge.fhir import profiles as registry
@@ -77,6 +78,20 @@ def validate_resource(resource: dict[str, Any], settings: Any) -> list[Issue]:
     return [i for i in found if i.severity != "information"]
 
 
+def validate_for_store(resource: dict[str, Any], settings: Any) -> tuple[list[Issue], list[Issue]]:
+    """The write path's check in one walk: ``(structure issues, content issues)``.
+
+    The store answers structural errors with 400 and content errors with 422, so it needs the two
+    apart; ``check_resource`` followed by ``validate_resource`` gives the same lists in two walks.
+    Content issues leave out information-level and best-practice notes, as ``validate_resource``.
+    """
+    use_settings_store(settings)
+    rtype = str(resource.get("resourceType"))
+    run = Run(resource, False)
+    walk_resource(resource, rtype, run, extra_profiles=tuple(required_profiles(settings, rtype)), structure=True)
+    return run.structure, [i for i in run.issues if i.severity != "information"]
+
+
 def required_profiles(settings: Any, resource_type: str) -> list[str]:
     """The UK Core profile for ``resource_type`` when the settings require it, else nothing."""
     if not _requires_ukcore(settings, resource_type):
@@ -88,8 +103,8 @@ def required_profiles(settings: Any, resource_type: str) -> list[str]:
 def use_settings_store(settings: Any) -> None:
     """Load the IG packages installed under ``<var_dir>/profiles`` (once per directory)."""
     var_dir = getattr(settings, "var_dir", None)
-    if var_dir:
-        registry.use_store(Path(var_dir) / "profiles")
+    if var_dir:  # os.path.join, not Path: this runs on every write and the key is all use_store needs
+        registry.use_store(os.path.join(var_dir, "profiles"))
 
 
 def _content(resource: dict[str, Any], extra: tuple[str, ...], best_practice: bool) -> list[Issue]:
@@ -102,6 +117,11 @@ def _requires_ukcore(settings: Any, resource_type: str) -> bool:
     wanted = getattr(settings, "validation_require_ukcore", "")
     if not wanted:
         return False
-    names = {n.strip() for n in str(wanted).split(",")}
+    names = _type_names(str(wanted))
     return "*" in names or resource_type in names
 
+
+@lru_cache(maxsize=16)
+def _type_names(setting: str) -> frozenset[str]:
+    """The setting's comma-separated types, split once (this runs on every write)."""
+    return frozenset(n.strip() for n in setting.split(","))

@@ -10,7 +10,6 @@ later, the full profile validator) runs — so REST, HL7 v2, GP2GP and CSV write
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +30,7 @@ from gpbridge.fhir.outcome import (
     precondition_failed,
     unprocessable,
 )
+from gpbridge.fhir.validate import validate_for_store
 from gpbridge.search.query import SearchQuery
 from gpbridge.store import ids
 from gpbridge.store.base import Preparer, StoredResource, StoreSession, WriteResult
@@ -53,47 +53,21 @@ def validate_for_write(
     """Check a resource about to be stored. Raises on errors; returns warnings to report.
 
     Structural errors (unknown elements, wrong types, cardinality) are 400, as for malformed input.
-    The profile validator (``fhir.validate``, a later issue) plugs in below and reports 422.
+    Content errors (bindings, invariants, profiles: ``fhir.validate``) are 422.
     """
     type_ = resource_type_of(resource, expected_type)
     if "id" in resource:
         check_id(resource["id"], f"{type_}.id")
     if settings.validation == "off":
         return []
-    issues: list[Issue] = []
-    checker = _structure_checker()
-    if checker is not None:
-        issues.extend(checker(resource, expected_type or type_))
-    if _has_errors(issues):
+    structural, found = validate_for_store(resource, settings)  # structure and content in one walk
+    if _has_errors(structural):
         if settings.validation == "strict":
-            raise FhirError(400, issues)
-        return [_as_warning(i) for i in issues]
-    profile_validator = _profile_validator()
-    if profile_validator is not None:
-        found = profile_validator(resource, settings)
-        if _has_errors(found) and settings.validation == "strict":
-            raise unprocessable(found)
-        issues.extend(found if not _has_errors(found) else [_as_warning(i) for i in found])
-    return issues
-
-
-@cache
-def _structure_checker() -> Callable[..., list[Issue]] | None:
-    # Imported lazily: fhir.structure is built alongside this module and may be absent.
-    try:
-        from gpbridge.fhir.structure import check_resource
-    except ImportError:
-        return None
-    return check_resource
-
-
-@cache
-def _profile_validator() -> Callable[[dict[str, Any], Settings], list[Issue]] | None:
-    try:
-        from gpbridge.fhir.validate import validate_resource  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return validate_resource  # type: ignore[no-any-return]
+            raise FhirError(400, structural)
+        return [_as_warning(i) for i in structural]
+    if _has_errors(found) and settings.validation == "strict":
+        raise unprocessable(found)
+    return structural + (found if not _has_errors(found) else [_as_warning(i) for i in found])
 
 
 def _has_errors(issues: list[Issue]) -> bool:
