@@ -140,3 +140,42 @@ def test_record_without_entities_renders_as_before() -> None:
     rec = AuditRecord("read", "Observation", "o1", True, "ok", patient="Patient/p", recorded="2026-01-01T00:00:00Z")
     assert [e["what"] for e in audit_event(rec)["entity"]] == [{"reference": "Observation/o1"},
                                                                {"reference": "Patient/p"}]  # fmt: skip
+
+
+# -- with security on (tests/security/conftest.py: http, bearer, audit_sink) ----------------------
+
+
+def _bundle_of(*resources: dict[str, Any]) -> bytes:
+    return orjson.dumps({"resourceType": "Bundle", "type": "transaction",
+                         "entry": [_post(f"urn:uuid:e{n}", r) for n, r in enumerate(resources)]})  # fmt: skip
+
+
+def test_denied_entry_is_recorded_as_the_denial_only(http: TestClient, bearer: Any, audit_sink: MemoryAuditSink) -> None:
+    headers = {**bearer(client="loader", scope="system/*.cru"), "content-type": "application/fhir+json"}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        _post("urn:uuid:e0", _obs("Patient/pa")),
+        {"request": {"method": "DELETE", "url": "Observation/obs-pa"}},
+    ]}  # fmt: skip
+    r = http.post("/fhir", content=orjson.dumps(bundle), headers=headers)
+    assert r.status_code == 403
+    assert http.get("/fhir/Observation/obs-pa", headers=bearer(client="reader", scope="system/*.read")).status_code == 200
+    [denial] = [rec for rec in audit_sink.records if rec.interaction in ("create", "delete", "transaction")]
+    assert not denial.allowed and (denial.interaction, denial.resource_type) == ("delete", "Observation")
+    assert denial.client_id == "loader"
+
+
+def test_user_token_bundle_is_refused_and_recorded(http: TestClient, bearer: Any, audit_sink: MemoryAuditSink) -> None:
+    headers = {**bearer(user="clinician-a"), "content-type": "application/fhir+json"}
+    r = http.post("/fhir", content=_bundle_of(_obs("Patient/pa")), headers=headers)
+    assert r.status_code == 403
+    [refusal] = [rec for rec in audit_sink.records if rec.interaction == "transaction"]
+    assert not refusal.allowed and "system token" in refusal.reason
+
+
+def test_system_bundle_names_patient_and_client(http: TestClient, bearer: Any, audit_sink: MemoryAuditSink) -> None:
+    headers = {**bearer(client="loader", scope="system/*.write"), "content-type": "application/fhir+json"}
+    r = http.post("/fhir", content=_bundle_of(_obs("Patient/pa"), _obs("Patient/pb")), headers=headers)
+    assert r.status_code == 200, r.text
+    events = [rec for rec in audit_sink.records if rec.interaction == "transaction"]
+    assert {rec.patient for rec in events} == {"Patient/pa", "Patient/pb"}
+    assert all(rec.allowed and rec.client_id == "loader" and len(rec.entities) == 1 for rec in events)
