@@ -179,3 +179,15 @@ def test_system_bundle_names_patient_and_client(http: TestClient, bearer: Any, a
     events = [rec for rec in audit_sink.records if rec.interaction == "transaction"]
     assert {rec.patient for rec in events} == {"Patient/pa", "Patient/pb"}
     assert all(rec.allowed and rec.client_id == "loader" and len(rec.entities) == 1 for rec in events)
+
+
+def test_conditional_create_that_matched_is_audited_as_a_read(app_with: tuple[TestClient, MemoryAuditSink]) -> None:
+    http, sink = app_with
+    entry = _post("urn:uuid:p1", _patient("9990000018"))
+    entry["request"]["ifNoneExist"] = f"identifier={NHS}|9990000018"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    [first] = _locations(_send(http, bundle))
+    sink.records.clear()
+    assert _locations(_send(http, bundle)) == [first]
+    [rec] = sink.records
+    assert rec.patient == first and [(e.what, e.interaction) for e in rec.entities] == [(first, "read")]

@@ -54,7 +54,8 @@ class Touched:
     interaction: str  # create | update | patch | delete | read | vread | search
     type: str
     id: str | None  # None: a search, or a conditional delete that matched nothing
-    resource: dict[str, Any] | None = None  # a written resource, references rewritten
+    # what a POST/PUT submitted, references rewritten (an ifNoneExist match: what matched it)
+    resource: dict[str, Any] | None = None
     criteria: str | None = None  # a search's or conditional URL's query string
     status: int | None = None  # a batch entry that failed: its HTTP status
 
@@ -537,8 +538,10 @@ class _NeedsSession(Exception):
 def _touched(entry: _Entry) -> Touched:
     assert entry.type is not None
     written = entry.method in _INTERACTION and entry.method != "DELETE"
+    # a conditional create that matched wrote nothing: the client was shown the existing resource
+    interaction = "read" if entry.existing is not None else entry.interaction
     return Touched(
-        entry.interaction,
+        interaction,
         entry.type,
         entry.target_id or entry.id,
         entry.resource if written else None,
