@@ -8,7 +8,10 @@ For SQLite and PostgreSQL, in one run:
           write transaction, then one transaction per Bundle
   http    the same Bundles POSTed to ``gpbridge serve`` with its defaults (strict validation, audit
           on) from --clients connections to --workers worker processes (default 2: one prepares
-          its Bundle while the other writes)
+          its Bundle while the other writes). Audit on means one hash-chained AuditEvent per patient
+          compartment a Bundle touches (``security.audit_bundle``), not one per entry
+Every mode writes the store's index rows, which leave out parameters derived from others
+(combo-*, phonetic: ``search.derived``), so raw is the floor of the layout actually used.
 Prints resources/s (median of --repeat runs), each mode's ratio to raw, and CPU microseconds per
 resource (this process, plus the server's processes in http mode; PostgreSQL's own backends are
 not counted), which a busy machine disturbs far less than resources/s. A few warm-up Bundles from

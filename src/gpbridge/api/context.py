@@ -136,7 +136,7 @@ def gate(
         check_type(resource_type)
     context = request_context(request, api)
     context.audit_deferred = audit_later
-    decision = authorize(context, interaction, resource_type, resource_id)
+    decision = context.gate_decision = authorize(context, interaction, resource_type, resource_id)
     if not decision.allowed and context.principal is None:
         raise unauthorized("Authentication required: send Authorization: Bearer <access token>")
     decision.enforce()

@@ -20,6 +20,7 @@ from typing import Any
 
 from gpbridge.fhir.outcome import bad_request
 from gpbridge.search import params as registry
+from gpbridge.search.derived import derived_params
 from gpbridge.search.query import (
     Clause,
     CompositeValue,
@@ -75,7 +76,14 @@ class SqlBuilder:
         return f"{prefix}{self._n}"
 
     def pids_for(self, types: list[str], code: str) -> list[int]:
-        return [p for t in types if (p := self.pids.get((t, code))) is not None]
+        """The pids whose rows answer ``code`` on ``types``: a derived parameter's are its sources'."""
+        derived = derived_params()
+        out: list[int] = []
+        for t in types:
+            for c in derived.get((t, code), (code,)):
+                if (p := self.pids.get((t, c))) is not None:
+                    out.append(p)
+        return out
 
     # -- one level -----------------------------------------------------------------------------
     def level(self, query: SearchQuery, a: str) -> tuple[str, list[Any]]:

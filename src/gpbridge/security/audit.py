@@ -14,6 +14,15 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntity:
+    """One resource a Bundle interaction touched (``security.audit_bundle``)."""
+
+    what: str  # "Type/id", or "Type" for a search or a conditional delete that matched nothing
+    interaction: str  # create | update | patch | delete | read | vread | search
+    detail: str | None = None  # a search's query, or why a batch entry failed ("failed: HTTP 422")
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     # read | vread | search | history | create | update | patch | delete | operation | transaction
     # | login | logout | token (sign-in, sign-out and the token endpoint)
@@ -37,6 +46,8 @@ class AuditRecord:
     break_glass_reason: str | None = None
     detail: str | None = None  # e.g. the search query string, or how many results were withheld
     principal_name: str | None = None  # the person's display name, for "who accessed my record"
+    # a transaction/batch Bundle: every resource it touched, in one event per patient compartment
+    entities: tuple[AuditEntity, ...] = ()
 
 
 def stamp(record: AuditRecord) -> AuditRecord:
@@ -83,6 +94,10 @@ _SUBTYPE = "http://hl7.org/fhir/restful-interaction"
 _ROLE_SYSTEM = "https://fhir.nhs.uk/CodeSystem/NHSDigital-SDS-JobRoleCode"
 _ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 FLAG_SYSTEM = "https://gpbridge.dev/CodeSystem/audit-flag"
+_LIFECYCLE = "http://terminology.hl7.org/CodeSystem/dicom-audit-lifecycle"
+_LIFECYCLE_CODE = {"create": ("1", "Origination / Creation"), "update": ("3", "Amendment"),
+                   "patch": ("3", "Amendment"), "delete": ("14", "Logical deletion")}  # fmt: skip
+_ACCESS = ("6", "Access / Use")
 
 
 def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, Any]:
@@ -114,6 +129,7 @@ def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, A
         if record.detail:
             entity["description"] = record.detail
         entities.append(entity)
+    entities += [_entity(e) for e in record.entities]
     if record.patient:
         entities.append({"what": {"reference": record.patient}, "role": {"code": "1", "display": "Patient"}})
     if entities:
@@ -130,6 +146,15 @@ def audit_event(record: AuditRecord, event_id: str | None = None) -> dict[str, A
     if record.flags:
         event["meta"] = {"tag": [{"system": FLAG_SYSTEM, "code": f} for f in record.flags]}
     return event
+
+
+def _entity(entity: AuditEntity) -> dict[str, Any]:
+    what = {"reference": entity.what} if "/" in entity.what else {"display": entity.what}
+    code, display = _LIFECYCLE_CODE.get(entity.interaction, _ACCESS)
+    out: dict[str, Any] = {"what": what, "lifecycle": {"system": _LIFECYCLE, "code": code, "display": display}}
+    if entity.detail:
+        out["description"] = entity.detail
+    return out
 
 
 def _agent(record: AuditRecord) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gpbridge.config import Settings
 from gpbridge.security import rules
-from gpbridge.security.audit import AuditRecord, AuditSink, NullAuditSink
+from gpbridge.security.audit import AuditEntity, AuditRecord, AuditSink, NullAuditSink
 from gpbridge.security.principal import Principal
 from gpbridge.security.rules import Decision
 
@@ -43,6 +43,8 @@ class RequestContext:
     # set by ``filtering.restrict_query``: the count to subtract from a search total (items the
     # results will drop), or None
     hidden_count: Any = None
+    # the gate's decision, for a route that records it later (``audit_bundle``)
+    gate_decision: Decision | None = None
 
 
 def authorize(
@@ -76,6 +78,7 @@ def record(
     patient: str | None = None,
     operation: str | None = None,
     detail: str | None = None,
+    entities: tuple[AuditEntity, ...] = (),
 ) -> None:
     if not context.audit.enabled:
         return
@@ -101,6 +104,7 @@ def record(
             break_glass_reason=context.break_glass if "break-glass" in decision.flags else None,
             detail=detail,
             principal_name=who.name if who else None,
+            entities=entities,
         )
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpbridge.fhir import spec
+from gpbridge.search.derived import derived_codes
 from gpbridge.search.extract import extractor_for
 from gpbridge.search.text import normalise
 
@@ -56,13 +57,17 @@ class IndexRowBuilder:
         return keys
 
     def type_pids(self, type_: str) -> dict[str, int]:
-        """``{param code: pid}`` for one type (cached: this is on the hot path of every write)."""
+        """``{param code: pid}`` for one type (cached: this is on the hot path of every write).
+
+        Parameters derived from others (``search.derived``) are left out: they get no rows.
+        """
         found = self._by_type.get(type_)
         if found is None or self._loaded != len(self.pids):
             if self._loaded != len(self.pids):
                 self._by_type.clear()
                 self._loaded = len(self.pids)
-            found = {code: pid for (t, code), pid in self.pids.items() if t == type_}
+            derived = derived_codes(type_)
+            found = {code: pid for (t, code), pid in self.pids.items() if t == type_ and code not in derived}
             self._by_type[type_] = found
         return found
 
@@ -119,7 +124,8 @@ def with_rid(rid: int, rows: list[tuple]) -> list[tuple]:
 
 def composite_rows(pids: dict[tuple[str, str], int], type_: str, resource: dict[str, Any], rid: int) -> list[tuple]:
     """Only the composite rows of a resource (used when upgrading a database to schema v2)."""
-    by_code = {code: pid for (t, code), pid in pids.items() if t == type_}
+    derived = derived_codes(type_)
+    by_code = {code: pid for (t, code), pid in pids.items() if t == type_ and code not in derived}
     return with_rid(rid, _composites(by_code, extractor_for(type_).extract(resource).composites))
 
 

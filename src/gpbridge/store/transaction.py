@@ -45,6 +45,20 @@ log = logging.getLogger(__name__)
 #: ``(interaction, resource_type, resource_id)``; raises FhirError (403) to deny an entry.
 AuthorizeEntry = Callable[[str, str | None, str | None], None]
 
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What one entry did, for the caller's audit: reported after the Bundle is processed, so a
+    POST carries the id the server assigned."""
+
+    interaction: str  # create | update | patch | delete | read | vread | search
+    type: str
+    id: str | None  # None: a search, or a conditional delete that matched nothing
+    # what a POST/PUT submitted, references rewritten (an ifNoneExist match: what matched it)
+    resource: dict[str, Any] | None = None
+    criteria: str | None = None  # a search's or conditional URL's query string
+    status: int | None = None  # a batch entry that failed: its HTTP status
+
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _INTERACTION = {"DELETE": "delete", "POST": "create", "PUT": "update", "PATCH": "patch"}
 _JSON_PATCH = "application/json-patch+json"
@@ -94,13 +108,15 @@ def process_bundle(
     base_url: str,
     prefer: str = "minimal",
     authorize_entry: AuthorizeEntry | None = None,
+    touched: list[Touched] | None = None,
 ) -> dict[str, Any]:
     """Process a ``transaction`` or ``batch`` Bundle and return the response Bundle.
 
     ``prefer`` is the ``Prefer: return=`` value applied to write entries (minimal by default: the
     client usually needs only locations and versions, and bulk loads should not echo every
     resource). ``authorize_entry`` is the security gate, asked once per entry before the store.
-    A failing transaction raises ``FhirError`` naming the failing entry; nothing is stored.
+    ``touched``, when given, receives one ``Touched`` per entry processed (in Bundle order), for the
+    audit. A failing transaction raises ``FhirError`` naming the failing entry; nothing is stored.
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise bad_request("Expected a Bundle", "Bundle", code="structure")
@@ -118,12 +134,14 @@ def process_bundle(
             for entry in entries:
                 _located(entry, authorize_entry, entry.interaction, entry.type, entry.target_id or entry.id)
         run.transaction(entries)
+        if touched is not None:
+            touched.extend(_touched(e) for e in entries)
         responses = [e.response for e in entries]
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
     return {
         "resourceType": "Bundle",
         "type": "batch-response",
-        "entry": run.batch(raw_entries, authorize_entry),
+        "entry": run.batch(raw_entries, authorize_entry, touched),
     }
 
 
@@ -242,9 +260,12 @@ class _Run:
 
     # -- batch --------------------------------------------------------------------------------
 
-    def batch(self, raw_entries: list[Any], authorize_entry: AuthorizeEntry | None) -> list[dict[str, Any]]:
+    def batch(
+        self, raw_entries: list[Any], authorize_entry: AuthorizeEntry | None, touched: list[Touched] | None
+    ) -> list[dict[str, Any]]:
         responses: list[dict[str, Any]] = []
         for index, raw in enumerate(raw_entries):
+            entry = None
             try:
                 entry = _parse_entry(index, raw, self.base)
                 if authorize_entry is not None:
@@ -259,12 +280,16 @@ class _Run:
                     self.session = None
                 assert entry.response is not None
                 responses.append(entry.response)
+                if touched is not None:
+                    touched.append(_touched(entry))
             except FhirError as exc:
                 responses.append(_error_entry(exc.status, exc.issues))
+                _touched_failure(touched, entry, exc.status)
             except Exception:
                 log.exception("batch entry %d failed", index)
                 issue = error("exception", "Internal error processing this entry", f"Bundle.entry[{index}]")
                 responses.append(_error_entry(500, [issue]))
+                _touched_failure(touched, entry, 500)
             finally:
                 self.session = None
         return responses
@@ -511,6 +536,26 @@ class _Run:
 
 class _NeedsSession(Exception):
     """Preparing an entry needs the database: it is done inside the transaction instead."""
+
+
+def _touched(entry: _Entry) -> Touched:
+    assert entry.type is not None
+    written = entry.method in _INTERACTION and entry.method != "DELETE"
+    # a conditional create that matched wrote nothing: the client was shown the existing resource
+    interaction = "read" if entry.existing is not None else entry.interaction
+    return Touched(
+        interaction,
+        entry.type,
+        entry.target_id or entry.id,
+        entry.resource if written else None,
+        entry.criteria,
+    )
+
+
+def _touched_failure(touched: list[Touched] | None, entry: _Entry | None, status: int) -> None:
+    if touched is not None and entry is not None and entry.type is not None:
+        touched.append(Touched(entry.interaction, entry.type, entry.target_id or entry.id, None, entry.criteria,
+                               status))  # fmt: skip
 
 
 def _body_id(entry: _Entry) -> str | None:
