@@ -19,6 +19,7 @@ import orjson
 
 from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
+from gpbridge.records.gc_pause import cycle_collection_paused
 from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error, linked_title
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
 from gpbridge.records.links import linking_problems
@@ -75,9 +76,10 @@ def structured_record(
     if check_patient is not None:
         check_patient(f"Patient/{patient['id']}")
     types = {t for key in request.sections for t in _TYPES_FOR[key]} | {"Consent"}
-    record = load_record(store, patient, types)
-    refuse_dissent(record)
-    return assemble(store, record, request, base_url=base_url, when=now)
+    with cycle_collection_paused():
+        record = load_record(store, patient, types)
+        refuse_dissent(record)
+        return assemble(store, record, request, base_url=base_url, when=now)
 
 
 def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
