@@ -82,6 +82,20 @@ def structured_record(
         return assemble(store, record, request, base_url=base_url, when=now)
 
 
+def structured_record_json(
+    store: Store,
+    body: Any,
+    *,
+    base_url: str = "",
+    now: datetime | None = None,
+    check_patient: Callable[[str], None] | None = None,
+) -> bytes:
+    """``structured_record`` serialised, for the HTTP route: the Bundle is written and freed
+    before the collector resumes, so no collection walks it on the way out."""
+    with cycle_collection_paused():
+        return orjson.dumps(structured_record(store, body, base_url=base_url, now=now, check_patient=check_patient))
+
+
 def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
     """The registered patient. Restricted (sensitive), inactive and deceased patients answer exactly
     as unknown ones do, as GP Connect's error table says."""
