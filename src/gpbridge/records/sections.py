@@ -123,7 +123,7 @@ def _says_immunisation_status(term: str) -> bool:
 def select_investigations(record: PatientRecord, options: dict[str, Any]) -> Section:
     section = Section("investigations")
     window: Window = options.get("period", EVERYTHING)
-    observations = {f"Observation/{o['id']}": o for o in record.of("Observation")}
+    index = record.index()  # keyed once per request; results name Observations only
     for report in visible(section, record.of("DiagnosticReport")):
         if report.get("status") in UNFILED:
             section.warnings.add("data-awaiting-filing")
@@ -132,8 +132,8 @@ def select_investigations(record: PatientRecord, options: dict[str, Any]) -> Sec
             continue
         section.entries.append(report)
         for result in report.get("result") or ():
-            found = observations.get(result.get("reference", ""))
-            if found is not None and not is_confidential(found):
+            found = index.get(result.get("reference", ""))
+            if found is not None and found["resourceType"] == "Observation" and not is_confidential(found):
                 section.related.append(found)
     return section
 

@@ -19,6 +19,7 @@ import orjson
 
 from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
+from gpbridge.records.gc_pause import cycle_collection_paused
 from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error, linked_title
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
 from gpbridge.records.links import linking_problems
@@ -75,9 +76,24 @@ def structured_record(
     if check_patient is not None:
         check_patient(f"Patient/{patient['id']}")
     types = {t for key in request.sections for t in _TYPES_FOR[key]} | {"Consent"}
-    record = load_record(store, patient, types)
-    refuse_dissent(record)
-    return assemble(store, record, request, base_url=base_url, when=now)
+    with cycle_collection_paused():
+        record = load_record(store, patient, types)
+        refuse_dissent(record)
+        return assemble(store, record, request, base_url=base_url, when=now)
+
+
+def structured_record_json(
+    store: Store,
+    body: Any,
+    *,
+    base_url: str = "",
+    now: datetime | None = None,
+    check_patient: Callable[[str], None] | None = None,
+) -> bytes:
+    """``structured_record`` serialised, for the HTTP route: the Bundle is written and freed
+    before the collector resumes, so no collection walks it on the way out."""
+    with cycle_collection_paused():
+        return orjson.dumps(structured_record(store, body, base_url=base_url, now=now, check_patient=check_patient))
 
 
 def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gpbridge.adapters.common.ids import full_url
+from gpbridge.fhir.profiles import ukcore_url
 
 
 class DuplicateEntry(ValueError):
@@ -105,4 +106,19 @@ class TransactionBuilder:
         return Counter(e["resource"]["resourceType"] for e in self.entries)
 
     def bundle(self, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "type": "transaction", "entry": self.entries + list(extra or ())}
+        entries = self.entries + list(extra or ())
+        for entry in entries:
+            claim_ukcore(entry["resource"])
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def claim_ukcore(resource: dict[str, Any]) -> None:
+    """Adapters translate into UK Core: each resource claims its UK Core profile, so the write path
+    (which checks every profile a resource claims) holds it to UK Core, as it does a REST client's."""
+    url = ukcore_url(str(resource.get("resourceType")))
+    if url is None:
+        return
+    meta = resource.setdefault("meta", {})
+    profiles = meta.get("profile") or []
+    if url not in profiles:
+        meta["profile"] = [url, *profiles]

@@ -146,6 +146,9 @@ def _request(ctx: Context, statement: etree._Element, supply: etree._Element, me
     notes = _supply_notes(supply)
     if notes:
         request["note"] = [{"text": n} for n in notes]
+    # UK Core makes substitution 1..1 and an extract says nothing of it: a GP prescription leaves
+    # the dispenser no substitution (as the demo population and GP Connect senders record it).
+    request["substitution"] = {"allowedBoolean": False}
     return request
 
 

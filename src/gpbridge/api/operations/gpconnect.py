@@ -20,7 +20,7 @@ from gpbridge.api.context import FHIR_PREFIX, api_of, base_url, request_context
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
 from gpbridge.records.gpc_codes import gpc_error
-from gpbridge.records.structured import structured_record
+from gpbridge.records.structured import structured_record_json
 from gpbridge.security.policy import RequestContext, authorize
 
 INTERACTION_ID = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1"
@@ -79,7 +79,7 @@ async def get_structured_record(request: Request) -> Response:
         authorize(context, "operation", "Patient", id_, patient=reference, operation="gpc.getstructuredrecord").enforce()
 
     bundle = await api.call(
-        structured_record, api.store, document, base_url=base_url(request, api.settings), check_patient=check_patient
+        structured_record_json, api.store, document, base_url=base_url(request, api.settings), check_patient=check_patient
     )
     headers = {"Ssp-TraceID": context.correlation_id} if context.correlation_id and ssp_headers(request) else None
     return json_response(request, bundle, headers=headers)
