@@ -75,8 +75,13 @@ def score_candidates(record: Profile, candidates: Sequence[tuple[Any, Profile]],
     for person, profile in candidates:
         levels = compare(record, profile)
         scored.append(Scored(person, levels, model.weight(levels)))
-    scored.sort(key=lambda s: s.weight, reverse=True)
+    if len(scored) > 1:  # one candidate (the usual case) needs no sort
+        scored.sort(key=_by_weight, reverse=True)
     return scored
+
+
+def _by_weight(s: Scored) -> float:
+    return s.weight
 
 
 def decide(
@@ -129,7 +134,11 @@ def verified_link(record: Profile, person: Any, other: Profile) -> Decision | No
     The same outcome ``decide`` reaches for it (linked, unless the demographics clearly differ);
     None when ``decide`` must look (no shared verified number, or clearly different people).
     """
-    if not shares(record.verified, other.verified) or clearly_different(record, other):
+    if not shares(record.verified, other.verified):
+        return None
+    # Agreeing on both names (nearly always) already rules out "clearly different": skip the levels.
+    if not (shares(record.given, other.given) and shares(record.family, other.family)) \
+            and clearly_different(record, other):
         return None
     return Decision(LINKED, person, 1.0, "same verified NHS number")
 
