@@ -134,11 +134,7 @@ def verified_link(record: Profile, person: Any, other: Profile) -> Decision | No
     The same outcome ``decide`` reaches for it (linked, unless the demographics clearly differ);
     None when ``decide`` must look (no shared verified number, or clearly different people).
     """
-    if not shares(record.verified, other.verified):
-        return None
-    # Agreeing on both names (nearly always) already rules out "clearly different": skip the levels.
-    if not (shares(record.given, other.given) and shares(record.family, other.family)) \
-            and clearly_different(record, other):
+    if not shares(record.verified, other.verified) or clearly_different(record, other):
         return None
     return Decision(LINKED, person, 1.0, "same verified NHS number")
 
