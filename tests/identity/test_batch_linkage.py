@@ -85,3 +85,25 @@ def test_thresholds_are_validated() -> None:
     with pytest.raises(ValueError):
         Thresholds(upper=0.5, lower=0.9)
     assert Model.from_settings({"identity_prior": 1e-4}).prior == 1e-4
+
+
+def test_weight_sums_present_fields_and_ignores_missing() -> None:
+    model = Model()
+    tables = model._tables
+    for levels in [(1, 4, 4, 3, 1, 4), (-1, 0, 2, -1, 0, -1), (0, -1, -1, 1, -1, 2), (-1,) * 6]:
+        expected = model._prior_weight
+        for table, level in zip(tables, levels, strict=True):
+            if level != -1:
+                expected += table[level]
+        assert model.weight(levels) == expected
+    assert model.weight_without_nhs((1, 4, 4, 3, 1, 4)) == model.weight((-1, 4, 4, 3, 1, 4))
+
+
+def test_address_normalisation_is_the_same_from_the_cache_and_odd_lines_are_safe() -> None:
+    record = {"address": [{"line": ["1 High St", "Flat 2"], "postalCode": "ls6 3ab"},
+                          {"line": [7], "postalCode": "LS6 3AB"},
+                          {"postalCode": "ls1 1aa"},
+                          {"line": ["x"], "postalCode": 42}]}
+    first, again = profile_of(record), profile_of(record)  # the second reads the cache
+    assert first.postcode == again.postcode == ("LS63AB", "LS11AA")
+    assert first.address == again.address == ("LS63AB|FLAT2", "LS63AB|")

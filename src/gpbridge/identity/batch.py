@@ -95,8 +95,18 @@ class PersonIndex:
             # Most records carry an NHS number, and agreeing on it outweighs every other field
             # together: try its block alone first, and look at the other blocks only when that
             # does not settle it (no one there, a conflict, or too weak a match).
-            numbered = [people for people in (blocks.get("N" + n) for n in profile.nhs) if people is not None]
-            found = self.candidates(numbered) if numbered else []
+            if len(profile.nhs) == 1:  # the usual case: one number, its block holding one person
+                people = blocks.get("N" + profile.nhs[0])
+                if people is None:
+                    found = []
+                elif len(people) == 1:
+                    self.compared += 1
+                    found = [(people[0], self.profiles[people[0]])]
+                else:
+                    found = self.candidates((people,))
+            else:
+                numbered = [people for people in (blocks.get("N" + n) for n in profile.nhs) if people is not None]
+                found = self.candidates(numbered) if numbered else []
             if len(found) == 1 and profile.verified:
                 decision = verified_link(profile, *found[0])
             if found and decision is None:

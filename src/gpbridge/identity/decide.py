@@ -75,8 +75,13 @@ def score_candidates(record: Profile, candidates: Sequence[tuple[Any, Profile]],
     for person, profile in candidates:
         levels = compare(record, profile)
         scored.append(Scored(person, levels, model.weight(levels)))
-    scored.sort(key=lambda s: s.weight, reverse=True)
+    if len(scored) > 1:  # one candidate (the usual case) needs no sort
+        scored.sort(key=_by_weight, reverse=True)
     return scored
+
+
+def _by_weight(s: Scored) -> float:
+    return s.weight
 
 
 def decide(

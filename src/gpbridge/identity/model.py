@@ -50,6 +50,8 @@ class Model:
     prior: float = DEFAULT_PRIOR
     _tables: tuple[tuple[float, ...], ...] = field(init=False, repr=False)
     _prior_weight: float = field(init=False, repr=False)
+    #: the tables with 0.0 appended, so level MISSING (-1) indexes a zero weight without a test
+    _padded: tuple[tuple[float, ...], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Precomputed per-field weight tables: scoring is one tuple lookup per field.
@@ -58,6 +60,7 @@ class Model:
             for f in FIELDS
         )
         object.__setattr__(self, "_tables", tables)
+        object.__setattr__(self, "_padded", tuple((*t, 0.0) for t in tables))
         object.__setattr__(self, "_prior_weight", math.log2(self.prior / (1 - self.prior)))
 
     @classmethod
@@ -73,12 +76,11 @@ class Model:
 
     def weight(self, levels: tuple[int, ...]) -> float:
         """The match weight (log2 odds) including the prior."""
-        tables = self._tables
-        total = self._prior_weight
-        for t, lv in zip(tables, levels, strict=False):
-            if lv != MISSING:
-                total += t[lv]
-        return total
+        # Unrolled over the six fields (``FIELDS``), summed in the same order as a loop would:
+        # scoring runs once per candidate pair.
+        nhs, given, family, birth, sex, location = self._padded
+        ln, lg, lf, lb, ls, ll = levels
+        return self._prior_weight + nhs[ln] + given[lg] + family[lf] + birth[lb] + sex[ls] + location[ll]
 
     def weight_without_nhs(self, levels: tuple[int, ...]) -> float:
         return self.weight((MISSING, *levels[1:]))

@@ -25,6 +25,7 @@ _NOT_LETTERS = re.compile(r"[^A-Z]+")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 _cache: dict[str, str] = {}
 _nhs_cache: dict[str, bool] = {}
+_place_cache: dict[tuple[str, str | None], tuple[str, str]] = {}  # (postalCode, line) -> _place
 
 
 @dataclass(slots=True)
@@ -138,8 +139,8 @@ def postcode(value: Any) -> str:
     """Upper case, letters and digits only: ``ls6 3ab`` -> ``LS63AB``."""
     if not isinstance(value, str):
         return ""
-    # Not cached: postcodes and address lines barely repeat, so a cache would mostly miss. Plain
-    # ASCII with spaces (nearly all of them) needs no regular expression.
+    # Not cached here (``profile_of`` caches whole postcode + line pairs, which recur across one
+    # person's records). Plain ASCII with spaces (nearly all of them) needs no regular expression.
     out = value.upper().replace(" ", "")
     if out.isalnum() and out.isascii():
         return out
@@ -189,7 +190,10 @@ def profile_of(patient: dict[str, Any]) -> Profile:
                 if first:
                     g.append(first)
                 if len(givens) > 1:
-                    m.extend(x for x in map(name, givens[1:]) if x)
+                    for raw in givens[1:]:  # a plain loop: a generator per record costs more
+                        later = (cache.get(raw) or name(raw)) if type(raw) is str else ""
+                        if later:
+                            m.append(later)
             if surname:
                 f.append(surname)
         # tuple() of a list of 0 or 1 is one C call; only longer lists need de-duplicating
@@ -214,16 +218,24 @@ def profile_of(patient: dict[str, Any]) -> Profile:
     if addresses:
         c: list[str] = []
         a: list[str] = []
+        places = _place_cache
         for addr in addresses:
             if type(addr) is not dict:
                 continue
-            code = postcode(addr.get("postalCode"))
+            raw_code = addr.get("postalCode")
+            if type(raw_code) is not str:
+                continue
+            line = addr.get("line")
+            raw = (line[-1] if len(line) > 1 else line[0]) if line and type(line) is list else None
+            # A person's few addresses recur in each of their records: normalise a pair once
+            place = places.get((raw_code, raw)) if type(raw) is str or raw is None else None
+            if place is None:
+                place = _place(raw_code, raw)
+            code, keyed = place
             if code:
                 c.append(code)
-                line = addr.get("line")
-                if line and type(line) is list:
-                    raw = line[-1] if len(line) > 1 else line[0]
-                    a.append(code + "|" + address_line(raw))
+                if keyed:
+                    a.append(keyed)
         codes = tuple(c) if len(c) < 2 else _distinct(c)
         lines = tuple(a) if len(a) < 2 else _distinct(a)
     identifiers = get("identifier")
@@ -248,6 +260,17 @@ def profile_of(patient: dict[str, Any]) -> Profile:
         numbers = tuple(n) if len(n) < 2 else _distinct(n)
         verified = tuple(v) if len(v) < 2 else _distinct(v)
     return Profile(given, middle, family, previous, birth, sex, codes, lines, numbers, verified)
+
+
+def _place(raw_code: str, raw_line: Any) -> tuple[str, str]:
+    """(normalised postcode, "postcode|line" key or ""), cached when the line is a string or absent."""
+    code = postcode(raw_code)
+    keyed = code + "|" + address_line(raw_line) if code and raw_line is not None else ""
+    if type(raw_line) is str or raw_line is None:
+        if len(_place_cache) > 500_000:
+            _place_cache.clear()
+        _place_cache[(raw_code, raw_line)] = (code, keyed)
+    return code, keyed
 
 
 def _distinct(values: list[str]) -> tuple[str, ...]:
