@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from api_helpers import make_settings
 
 from gpbridge.api.app import create_app
+from serving_helpers import serving
 
 CLIENTS = 32
 ROUNDS = 8
@@ -21,22 +19,8 @@ ROUNDS = 8
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(make_settings(tmp_path))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/fhir"
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(make_settings(tmp_path)), lifespan="on") as root:
+        yield f"{root}/fhir"
 
 
 def test_if_match_loses_no_update(server: str) -> None:

@@ -10,8 +10,6 @@ be seen to work.
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from gpbridge.security.authcode import s256
+from serving_helpers import serving
 
 CLIENT_ID = "gpbridge-test"
 
@@ -122,29 +121,6 @@ class FakeIdp:
             Route("/authorize", self.authorize), Route("/token", self.token, methods=["POST"]),
             Route("/userinfo", self.userinfo),
         ])  # fmt: skip
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port in a thread: its root URL while the block runs."""
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager

@@ -3,14 +3,13 @@ driven by Playwright through Debian's chromium. Skipped, saying why, when either
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from serving_helpers import serving
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -31,7 +30,6 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     missing = _requirements()
     if missing:
         pytest.skip(f"browser tests need chromium and Playwright: {missing}")
-    import uvicorn
     from starlette.routing import Mount
 
     from gpbridge.api.app import create_app
@@ -48,20 +46,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     add_second_source(store, settings)
     app = create_app(settings, store)
     app.router.routes.insert(0, Mount("/web", app=web_app()))  # as the lead mounts it in app.py
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/web"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as root:
+        yield f"{root}/web"
     store.close()
 
 

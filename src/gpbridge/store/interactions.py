@@ -256,12 +256,7 @@ def prepare_create(
     type_ = resource_type_of(resource, expected_type)
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
-    warnings = validate_for_write(resource, settings, type_)
-    if link_in is not None and type_ == "Patient":
-        _link_patient(link_in, resource, settings, id_, new)
-    prepared = preparer.prepare(type_, id_, resource)
-    prepared.issues = warnings
-    return prepared
+    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, new)
 
 
 def prepare_update(
@@ -282,9 +277,21 @@ def prepare_update(
         raise bad_request("The resource in an update must have an id", f"{type_}.id", code="required")
     if body_id != id_:
         raise bad_request(f"Resource id '{body_id}' does not match the URL id '{id_}'", f"{type_}.id")
+    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, False)
+
+
+def _validated_and_prepared(
+    preparer: Preparer,
+    type_: str,
+    id_: str,
+    resource: dict[str, Any],
+    settings: Settings,
+    link_in: StoreSession | None,
+    new: bool,
+) -> PreparedWrite:
     warnings = validate_for_write(resource, settings, type_)
     if link_in is not None and type_ == "Patient":
-        _link_patient(link_in, resource, settings, id_, False)
+        _link_patient(link_in, resource, settings, id_, new)
     prepared = preparer.prepare(type_, id_, resource)
     prepared.issues = warnings
     return prepared
