@@ -326,3 +326,21 @@ def test_singleton_errors_fall_back_to_fhirpathpy() -> None:
     native = compile_expression("given and true", "HumanName")
     with pytest.raises(FhirPathError):
         native.fn(({"given": ["a", "b"]},), Env({}))
+
+
+def test_equality_of_two_exists_is_a_plain_boolean_comparison() -> None:
+    """ext-1 (``extension.exists() != value.exists()``) compiles to a verdict without collections."""
+    native = compile_expression("extension.exists() != value.exists()", "Extension", None)
+    assert native.truth is not None
+    cases = [
+        ({"url": "u", "valueString": "x"}, True),
+        ({"url": "u", "extension": [{"url": "a", "valueString": "x"}]}, True),
+        ({"url": "u"}, False),
+        ({"url": "u", "valueString": "x", "extension": [{"url": "a", "valueString": "x"}]}, False),
+    ]
+    for ext, holds in cases:
+        assert native.truth((ext,), Env(ext)) is holds
+        assert list(native.fn((ext,), Env(ext))) == [holds]
+        assert list(fhirpath.evaluate("extension.exists() != value.exists()", ext, "Extension", ext, ext)) == [holds]
+    same = compile_expression("extension.exists() = value.exists()", "Extension", None)
+    assert [same.truth((e,), Env(e)) for e, _ in cases] == [not h for _, h in cases]

@@ -423,6 +423,10 @@ def _binary(node: Binary, scope: Scope, gen: _Gen) -> X:
         return X(code, "boolean")
     if op in ("=", "!="):
         negate = op == "!="
+        if left.total and right.total:
+            # Two booleans that are never empty (ext-1: extension.exists() != value.exists()).
+            both = f"({_bool(left)} {'!=' if negate else '=='} {_bool(right)})"
+            return X(f"(_T if {both} else _F)", "boolean", bool=both, total=True)
         temporal = left.type in TEMPORAL or right.type in TEMPORAL
         if isinstance(node.right, Literal) and node.right.value is not None and not temporal:
             return X(f"_eq_literal({lc}, {node.right.value!r}, {negate})", "boolean")
