@@ -671,7 +671,7 @@ def _extension(ext: Json, parent: Json, plan: BasePlan, owner: str, path: Path, 
     where = run.element_path(expression).rsplit(".", 1)[0].replace("._", ".")
     parent_url = parent.get("url") if plan.kind == EXTENSION else None
     contexts = definition.get("context", [])
-    if not _allowed_here(url, contexts, where, owner, plan.datatype, parent_url if type(parent_url) is str else None):
+    if not allowed_here(contexts, (where, owner), plan.datatype, parent_url if type(parent_url) is str else None):
         run.add(
             "error",
             "extension",
@@ -679,21 +679,3 @@ def _extension(ext: Json, parent: Json, plan: BasePlan, owner: str, path: Path, 
             expression,
         )
     conformance.check_profile(ext, url, expression, run, "Extension")
-
-
-# allowed_here answers by (extension, place): the same extensions recur at the same places.
-_allowed: dict[tuple[str, str, str, str, str | None], bool] = {}
-_allowed_generation = [-1]
-
-
-def _allowed_here(url: str, contexts: list[Json], where: str, owner: str, datatype: str, parent_url: str | None) -> bool:
-    if _allowed_generation[0] != profiles.generation():  # a definition may have changed
-        _allowed.clear()
-        _allowed_generation[0] = profiles.generation()
-    key = (url, where, owner, datatype, parent_url)
-    found = _allowed.get(key)
-    if found is None:
-        if len(_allowed) >= _ACCEPTED_SIZE:
-            _allowed.clear()
-        found = _allowed[key] = allowed_here(contexts, (where, owner), datatype, parent_url)
-    return found
