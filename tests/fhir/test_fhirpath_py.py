@@ -326,3 +326,36 @@ def test_singleton_errors_fall_back_to_fhirpathpy() -> None:
     native = compile_expression("given and true", "HumanName")
     with pytest.raises(FhirPathError):
         native.fn(({"given": ["a", "b"]},), Env({}))
+
+
+def test_equality_of_two_exists_is_a_plain_boolean_comparison() -> None:
+    """ext-1 (``extension.exists() != value.exists()``) compiles to a verdict without collections."""
+    native = compile_expression("extension.exists() != value.exists()", "Extension", None)
+    assert native.truth is not None
+    cases = [
+        ({"url": "u", "valueString": "x"}, True),
+        ({"url": "u", "extension": [{"url": "a", "valueString": "x"}]}, True),
+        ({"url": "u"}, False),
+        ({"url": "u", "valueString": "x", "extension": [{"url": "a", "valueString": "x"}]}, False),
+    ]
+    for ext, holds in cases:
+        assert native.truth((ext,), Env(ext)) is holds
+        assert list(native.fn((ext,), Env(ext))) == [holds]
+        assert list(fhirpath.evaluate("extension.exists() != value.exists()", ext, "Extension", ext, ext)) == [holds]
+    same = compile_expression("extension.exists() = value.exists()", "Extension", None)
+    assert [same.truth((e,), Env(e)) for e, _ in cases] == [not h for _, h in cases]
+
+
+def test_an_or_is_guarded_by_its_narrower_side() -> None:
+    """obs-7 can only fail on an Observation with a component, qty-3 on a Quantity with a code:
+    the invariant's guard is that side's keys, not every key it reads."""
+    obs_7 = "value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()"
+    assert invariant("obs-7", "error", "", obs_7, False, "Observation", "Observation").guard == {"component", "_component"}
+    assert invariant("qty-3", "error", "", "code.empty() or system.exists()", False, "Quantity", None).guard == {"code", "_code"}
+    # Neither side a plain boolean (either might raise first): the guard stays every key read.
+    plain = invariant("x-1", "error", "", "code = 'a' or system = 'b'", False, "Quantity", None)
+    assert plain.guard == {"code", "_code", "system", "_system"}
+    # Whenever the narrower guard's keys are absent, both engines say the invariant holds.
+    for quantity in ({"value": 1}, {"value": 1, "system": "s"}, {"unit": "kg", "system": "s"}):
+        assert invariant("qty-3", "error", "", "code.empty() or system.exists()", False, "Quantity", None).holds(quantity, Env(quantity))
+        assert list(fhirpath.evaluate("code.empty() or system.exists()", quantity, "Quantity", quantity, quantity)) == [True]

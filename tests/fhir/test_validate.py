@@ -337,6 +337,30 @@ def test_bundle_entries_are_validated_in_place_with_urn_references() -> None:
     assert ("invalid", "Bundle.entry[1].resource.subject") in found
 
 
+def test_remembered_references_still_depend_on_where_they_are() -> None:
+    """A Reference found clean is remembered by its literal, but not across contexts that change
+    its answer: a urn: inside a Bundle, a "#id" without the contained resource, a bad literal."""
+    alone = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "urn:uuid:1"}}
+    for _ in range(2):
+        assert errors(validate(alone)) == set()  # outside a Bundle its target cannot be known
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Medication"}, "request": {"method": "POST", "url": "Medication"}},
+                {"fullUrl": "urn:uuid:2", "resource": alone, "request": {"method": "POST", "url": "Observation"}},
+            ],
+        }
+        assert ("invalid", "Bundle.entry[1].resource.subject") in errors(validate(bundle))
+    with_contained = dict(alone, subject={"reference": "#p"}, contained=[{"resourceType": "Patient", "id": "p"}])
+    assert errors(validate(with_contained)) == set()
+    assert errors(validate(dict(alone, subject={"reference": "#p"}))) != set()  # ref-1: nothing contained
+    for _ in range(2):
+        assert ("invalid", "Observation.subject") in errors(validate(dict(alone, subject={"reference": "Medication/1"})))
+        assert errors(validate(dict(alone, subject={"reference": ""}))) != set()  # empty: a structure error
+        assert errors(validate(dict(alone, subject={"reference": "Patient/1"}))) == set()
+
+
 def test_modes() -> None:
     assert ("required", "Patient.id") in errors(validate({"resourceType": "Patient"}, mode="update"))
     assert validate({"resourceType": "Patient"}, mode="create") == [

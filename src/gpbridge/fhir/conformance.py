@@ -23,6 +23,7 @@ import orjson
 
 from gpbridge.fhir import bindings, profiles, reference_targets, spec
 from gpbridge.fhir.element_types import Member, PrimitiveNavigation, is_primitive, member_of
+from gpbridge.fhir.fhirpath_values import FhirPathError
 from gpbridge.fhir.invariants import Invariant, from_constraint
 from gpbridge.fhir.slicing import Discriminator, contains_pattern, equals_fixed, matches, values_at
 from gpbridge.fhir.validation_run import Run
@@ -64,6 +65,8 @@ class Rule:
     facts: Facts
     node: Node | None = None
     slicing: Slicing | None = None
+    # The JSON keys of ``disallowed`` (and their "_name" forms), so a check is one isdisjoint.
+    disallowed_keys: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -250,6 +253,7 @@ def _rule(
         min=facts.get("min"),
         max=_max(facts.get("max")),
         facts=_facts(facts),
+        disallowed_keys=frozenset(k for key, _ in disallowed for k in (key, "_" + key)),
     )
     if raw.children:
         rule.node = _node(raw, child_type, label, inherited, plan)
@@ -440,7 +444,7 @@ def _check_node(obj: dict[str, Any], node: Node, path: str, run: Run, plan: Prof
     for i in sorted(wanted):
         rule = node.rules[i]
         entries = _entries(obj, rule.members)
-        for key, type_code in rule.disallowed:
+        for key, type_code in () if rule.disallowed_keys.isdisjoint(obj) else rule.disallowed:
             if key in obj or "_" + key in obj:
                 allowed = ", ".join(t or "?" for _, t in rule.members) or "none"
                 run.add(
@@ -596,6 +600,14 @@ def _check_slices(
 def _invariant(inv: Invariant, focus: Any, expression: str, run: Run, plan: ProfilePlan) -> None:
     if inv.best_practice and not run.best_practice:
         return
+    native = inv.native
+    if native is not None and native.truth is not None:
+        # The verdict without building a collection; ``holds`` decides (and reports) otherwise.
+        try:
+            if native.truth((focus,), run.env) is not False:
+                return
+        except FhirPathError:
+            pass
     holds = inv.holds(focus, run.env)
     if holds is False:
         run.add(inv.severity, "invariant", f"{plan.name}: {inv.key}: {inv.human}", expression)

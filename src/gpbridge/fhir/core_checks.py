@@ -52,6 +52,7 @@ from gpbridge.fhir.structure import (
     FAST_TOKEN,
     PRIMITIVE,
     RESOURCE,
+    SKIP,
     Element,
     check_member,
     check_required,
@@ -190,6 +191,10 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
     if structure:
         tbl = table(plan.type_key)
         required = bool(tbl.required)
+        # The usual answer of check_required without its loop: every required single key present
+        # (one C-level subset test) and a key of each required choice; check_required reports otherwise.
+        required_keys = frozenset(keys[0] for _, _, keys in tbl.required if len(keys) == 1)
+        required_choices = tuple(frozenset(keys) for _, _, keys in tbl.required if len(keys) != 1)
         # Keys with content checks get handlers that check their structure too; every key of the
         # table gets a route (``_member_route``) that the loop below dispatches on.
         elements = tbl.elements
@@ -253,9 +258,21 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                         issues.append(scalar_problem(value, problem, key, path))
                 elif route == ROUTE_OBJECT and type(value) is dict and value:
                     check_subtree(value, arg, (path, key, None), issues)
+                elif route == ROUTE_SKIP:
+                    continue
+                elif route == ROUTE_OBJECTS and type(value) is list and value:
+                    for item in value:
+                        if type(item) is not dict or not item:
+                            check_member(obj, key, value, elements[key], path, issues)
+                            break
+                    else:
+                        for i, item in enumerate(value):
+                            check_subtree(item, arg, (path, key, i), issues)
                 else:
                     check_member(obj, key, value, elements[key], path, issues)
-            if required:
+            if required and not (
+                obj.keys() >= required_keys and (not required_choices or all(not c.isdisjoint(obj) for c in required_choices))
+            ):
                 check_required(obj, tbl, path, issues)
             return
         if keys.isdisjoint(obj):
@@ -270,8 +287,9 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
 
 # How the one-pass walk treats a key (``_member_route``): a single object for its item checker; its
 # handler; a single primitive with a cheap test (FAST_PRINTABLE, FAST_TOKEN) or without; a single
-# object with nothing but structure to check; anything else through structure.check_member.
-ROUTE_ITEM, ROUTE_HANDLER, ROUTE_TEXT, ROUTE_TOKEN, ROUTE_PRIMITIVE, ROUTE_OBJECT, ROUTE_MEMBER = range(7)
+# object with nothing but structure to check; an array of such objects; nothing to check
+# (resourceType, checked before the walk); anything else through structure.check_member.
+ROUTE_ITEM, ROUTE_HANDLER, ROUTE_TEXT, ROUTE_TOKEN, ROUTE_PRIMITIVE, ROUTE_OBJECT, ROUTE_OBJECTS, ROUTE_SKIP, ROUTE_MEMBER = range(9)
 
 
 def _member_route(element: Element, handlers: tuple[Handler, ItemChecker | None] | None) -> tuple[int, Any, str | None]:
@@ -285,8 +303,10 @@ def _member_route(element: Element, handlers: tuple[Handler, ItemChecker | None]
     if kind == PRIMITIVE and not is_array:
         route = {FAST_PRINTABLE: ROUTE_TEXT, FAST_TOKEN: ROUTE_TOKEN}.get(fast, ROUTE_PRIMITIVE)
         return route, payload, group
-    if kind == COMPLEX and not is_array:
-        return ROUTE_OBJECT, table(payload), group
+    if kind == COMPLEX:
+        return (ROUTE_OBJECTS if is_array else ROUTE_OBJECT), table(payload), group
+    if kind == SKIP:
+        return ROUTE_SKIP, None, group
     return ROUTE_MEMBER, None, group
 
 
@@ -503,14 +523,30 @@ def _reference_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
             return True
         return False
 
+    # Literals whose Reference {"reference": literal} was found to have no issue at all here: most
+    # References are just that, and their check (target, ref-1, structure) depends on the literal
+    # alone, except a "#id" (the contained resources) and a urn: (whether the root is a Bundle).
+    clean: set[str] = set()
+
     def check_item(value: Json, path: Path, obj: Json, run: Run, owner: str) -> None:
         literal = value.get("reference")
+        single = len(value) == 1 and type(literal) is str
+        if single and literal in clean and (literal[0] != "u" or run.root.get("resourceType") != "Bundle"):
+            return
+        found = len(run.issues) + len(run.structure)
         if type(literal) is not str or "type" in value or not (literal in accepted or plain_target(literal, run)):
             _reference(value, slot, path, run)
         if not state:
             walker, child = resolve()
-            state[:] = (walker, _child_owner(slot, child))
-        state[0](value, path, run, state[1])
+            state[:] = (walker, _child_owner(slot, child), not child.best_practice)
+        walker, child_owner, rememberable = state
+        walker(value, path, run, child_owner)
+        if single and rememberable and literal[:1] != "#" and len(run.issues) + len(run.structure) == found:
+            if literal.startswith("urn:") and run.root.get("resourceType") == "Bundle":
+                return  # inside a Bundle a urn: is checked against the entries
+            if len(clean) >= _ACCEPTED_SIZE:
+                clean.clear()
+            clean.add(literal)
 
     return check_item
 

@@ -104,6 +104,10 @@ class Native:
     # For a boolean expression: truth(input, env) -> True/False/None, the singleton value of fn's
     # result without building it (validators test for False).
     truth: Fn | None = None
+    # For ``A or B``: the keys of one side, without which that side (so the whole) passes; a
+    # narrower guard than ``guard_keys`` (None: no narrower one).
+    narrow_guard: frozenset[str] | None = None
+    total: bool = False  # a boolean that is never empty (exists(), empty(), and/or of such)
 
     def __call__(self, focus: Any, env: Env) -> Any:
         return self.fn((focus,), env)
@@ -199,6 +203,33 @@ def compile_expression(text: str, context_type: str | None, resource_type: str |
         tree = parse(text)
     except FhirPathSyntaxError as exc:
         raise Unsupported(f"cannot parse: {exc}") from None
+    native = _native(tree, text, context_type, resource_type)
+    if isinstance(tree, Binary) and tree.op == "or" and native.guard_keys is not None:
+        native.narrow_guard = _narrower_guard(tree, text, context_type, resource_type, native.guard_keys)
+    return native
+
+
+def _narrower_guard(
+    tree: Binary, text: str, context_type: str | None, resource_type: str | None, keys: frozenset[str]
+) -> frozenset[str] | None:
+    """For ``A or B``: the smaller guard of a side that passes without its keys (obs-7 can only
+    fail on an Observation with a component, whatever value[x] it has), if smaller than ``keys``."""
+    try:
+        sides = (_native(tree.left, text, context_type, resource_type), _native(tree.right, text, context_type, resource_type))
+    except Unsupported:
+        return None
+    best = None
+    for side, other in (sides, sides[::-1]):
+        side_keys, result = side.guard_keys, side.result_when_absent
+        # The other side must be a plain boolean that cannot raise (exists(), empty()...): the
+        # whole then passes whenever this side does, whichever runs first.
+        if side_keys is not None and other.total and not (len(result) == 1 and result[0] is False):
+            if len(side_keys) < len(best if best is not None else keys):
+                best = side_keys
+    return best
+
+
+def _native(tree: Any, text: str, context_type: str | None, resource_type: str | None) -> Native:
     gen = _Gen()
     scope = Scope("_in", context_type, context_type, resource_type, root=True, reads=set())
     compiled = _compile(tree, scope, gen)
@@ -211,7 +242,7 @@ def compile_expression(text: str, context_type: str | None, resource_type: str |
         exec(compile(source, f"<fhirpath {text[:60]}>", "exec"), namespace)  # noqa: S102 - our own generated code
     except SyntaxError as exc:  # a construct the generator cannot express: use the fallback
         raise Unsupported(f"generated code does not compile: {exc}") from None
-    native = Native(text, namespace["_fn"], source, truth=namespace.get("_truth"))
+    native = Native(text, namespace["_fn"], source, truth=namespace.get("_truth"), total=compiled.total)
     if scope.reads is not None:
         keys = _json_keys(context_type, scope.reads)
         if keys is not None:
@@ -423,6 +454,10 @@ def _binary(node: Binary, scope: Scope, gen: _Gen) -> X:
         return X(code, "boolean")
     if op in ("=", "!="):
         negate = op == "!="
+        if left.total and right.total:
+            # Two booleans that are never empty (ext-1: extension.exists() != value.exists()).
+            both = f"({_bool(left)} {'!=' if negate else '=='} {_bool(right)})"
+            return X(f"(_T if {both} else _F)", "boolean", bool=both, total=True)
         temporal = left.type in TEMPORAL or right.type in TEMPORAL
         if isinstance(node.right, Literal) and node.right.value is not None and not temporal:
             return X(f"_eq_literal({lc}, {node.right.value!r}, {negate})", "boolean")

@@ -72,7 +72,7 @@ def invariant(
     fhirpathpy_type = context_type if context_type and "." in context_type or _is_datatype(context_type) else None
     guard = None
     if native is not None and native.guard_keys is not None and _passes(native.result_when_absent):
-        guard = native.guard_keys
+        guard = native.narrow_guard or native.guard_keys
     return Invariant(key, severity, human, expression, best_practice, fhirpathpy_type, native, why, guard)
 
 
