@@ -9,7 +9,10 @@ PORT ?= 8080
 
 .PHONY: run test lint bench spec clean
 
-$(STAMP): pyproject.toml
+# setup.py compiles these with mypyc: an edit needs a reinstall to take effect (tests/test_compiled.py checks)
+COMPILED := $(shell sed -n 's/^ *"\(src\/[^"]*\.py\)",$$/\1/p' setup.py)
+
+$(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

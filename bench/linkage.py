@@ -237,6 +237,13 @@ def pairs(n: int) -> int:
     return n * (n - 1) // 2
 
 
+def _engine() -> str:
+    """Whether the linkage engine runs compiled (setup.py builds it with mypyc) or as plain Python."""
+    import gpbridge.identity.batch as batch
+
+    return "engine compiled by mypyc" if (batch.__file__ or "").endswith(".so") else "engine in plain Python"
+
+
 def confusion(truth: list[int], predicted: list[int]) -> dict[str, int]:
     joint = Counter(zip(predicted, truth, strict=True))
     tp = sum(pairs(c) for c in joint.values())
@@ -286,7 +293,7 @@ def run(people_count: int, record_count: int, seed: int, repeats: int, model: Mo
     print(f"{'precision':<14}{precision:>12.4f}{'>= 0.995':>10}  {'ok' if precision >= 0.995 else 'MISSED'}")
     print(f"{'recall':<14}{recall:>12.4f}{'>= 0.98':>10}  {'ok' if recall >= 0.98 else 'MISSED'}")
     print(f"{'records/s':<14}{rate:>12,.0f}{'>= 50,000':>10}  {'ok' if rate >= 50_000 else 'MISSED'}"
-          f"   (wall clock, median of {repeats}: {elapsed:.2f}s, one process; best run "
+          f"   (wall clock, median of {repeats}: {elapsed:.2f}s, one process, {_engine()}; best run "
           f"{len(records) / min(times):,.0f}/s)")
     cpu_rate = len(records) / statistics.median(cpu)
     print(f"{'records/cpu-s':<14}{cpu_rate:>12,.0f}{'':>10}  (CPU time of the process: what the work costs "

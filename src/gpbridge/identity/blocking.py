@@ -46,9 +46,9 @@ def given_sound(name: str) -> str:
 
 def blocking_keys(p: Profile) -> list[str]:
     """The record's keys (a list: building a set costs more than the rare duplicate)."""
-    keys = ["N" + n for n in p.nhs]
-    givens = [given_sound(g) for g in p.given]
-    families = [sound(f) for f in p.family]
+    keys = ["N" + n for n in p.nhs] if p.nhs else []
+    givens = list(map(given_sound, p.given))
+    families = list(map(sound, p.family))
     for f in p.previous:
         families.append(sound(f))
     for b in p.birth:

@@ -50,24 +50,37 @@ class Thresholds:
         return cls(float(extra.get("identity_upper", DEFAULT_UPPER)), float(extra.get("identity_lower", DEFAULT_LOWER)))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # __init__s written out here: mypyc compiles them
 class Scored:
     person: Any  # the candidate's id (golden Patient id, or a cluster number in batch)
     levels: tuple[int, ...]
     weight: float
+
+    def __init__(self, person: Any, levels: tuple[int, ...], weight: float) -> None:
+        self.person = person
+        self.levels = levels
+        self.weight = weight
 
     @property
     def probability(self) -> float:
         return probability(self.weight)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Decision:
     action: str  # linked | new | review | conflict
-    person: Any = None  # linked: the person joined; review/conflict: the candidate to look at
-    score: float | None = None  # match probability of ``person``
-    reason: str = ""
-    candidates: list[Scored] = field(default_factory=list)  # best first
+    person: Any  # linked: the person joined; review/conflict: the candidate to look at
+    score: float | None  # match probability of ``person``
+    reason: str
+    candidates: list[Scored]  # best first
+
+    def __init__(self, action: str, person: Any = None, score: float | None = None, reason: str = "",
+                 candidates: list[Scored] | None = None) -> None:
+        self.action = action
+        self.person = person
+        self.score = score
+        self.reason = reason
+        self.candidates = [] if candidates is None else candidates
 
 
 def score_candidates(record: Profile, candidates: Sequence[tuple[Any, Profile]], model: Model) -> list[Scored]:

@@ -31,7 +31,7 @@ def check_digit(nine_digits: str) -> int | None:
     return None if check == 10 else check
 
 
-def validate_nhs_number(value: str) -> str:
+def validate_nhs_number(value: object) -> str:
     """The NHS number in canonical form (ten digits, no spaces), or ``NhsNumberError`` saying why not."""
     if not isinstance(value, str):
         raise NhsNumberError(f"An NHS number must be a string, not {type(value).__name__}")
@@ -74,7 +74,7 @@ def generate_test_nhs_number(rng: random.Random) -> str:
             return f"{body}{check}"
 
 
-def format_nhs_number(value: str) -> str:
+def format_nhs_number(value: object) -> str:
     """``9434765919`` -> ``943 476 5919``, the 3-3-4 form people read and write."""
     digits = validate_nhs_number(value)
     return f"{digits[:3]} {digits[3:6]} {digits[6:]}"

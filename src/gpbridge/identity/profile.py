@@ -28,7 +28,7 @@ _nhs_cache: dict[str, bool] = {}
 _place_cache: dict[tuple[str, str | None], tuple[str, str]] = {}  # (postalCode, line) -> _place
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # __init__ written out: mypyc compiles it (a generated one stays Python)
 class Profile:
     # Tuples, not sets: a record has one or two values per field, and a batch of 100,000 records
     # allocating ten sets each spends more time in the allocator than in matching.
@@ -42,6 +42,30 @@ class Profile:
     address: tuple[str, ...] = ()  # postcode + first address line, normalised
     nhs: tuple[str, ...] = ()  # valid NHS numbers
     verified: tuple[str, ...] = ()  # the subset verified against PDS
+
+    def __init__(
+        self,
+        given: tuple[str, ...] = (),
+        middle: tuple[str, ...] = (),
+        family: tuple[str, ...] = (),
+        previous: tuple[str, ...] = (),
+        birth: tuple[str, ...] = (),
+        sex: tuple[str, ...] = (),
+        postcode: tuple[str, ...] = (),
+        address: tuple[str, ...] = (),
+        nhs: tuple[str, ...] = (),
+        verified: tuple[str, ...] = (),
+    ) -> None:
+        self.given = given
+        self.middle = middle
+        self.family = family
+        self.previous = previous
+        self.birth = birth
+        self.sex = sex
+        self.postcode = postcode
+        self.address = address
+        self.nhs = nhs
+        self.verified = verified
 
     def absorb(self, other: Profile) -> bool:
         """Add everything ``other`` knows (a record joining a person).
@@ -165,7 +189,8 @@ def profile_of(patient: dict[str, Any]) -> Profile:
     # ``type(x) is dict`` rather than isinstance, the normalisation caches read inline, and the
     # Profile built once at the end from tuples made only for what is present.
     get = patient.get
-    given = middle = family = previous = birth = sex = codes = lines = numbers = verified = ()
+    none: tuple[str, ...] = ()
+    given = middle = family = previous = birth = sex = codes = lines = numbers = verified = none
     names = get("name")
     if names:
         cache = _cache
