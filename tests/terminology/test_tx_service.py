@@ -166,6 +166,27 @@ def test_expand_inline_value_set_and_dmd_class_filter(tx: Terminology) -> None:
     assert caught.value.issues[0].expression == ("ValueSet.compose.include[0].system",)
 
 
+def _traceback_length(exc: BaseException) -> int:
+    n, tb = 0, exc.__traceback__
+    while tb is not None:
+        n, tb = n + 1, tb.tb_next
+    return n
+
+
+def test_a_value_set_that_cannot_be_compiled_is_answered_again_without_keeping_old_stacks(tx: Terminology) -> None:
+    # The failure is remembered; re-raising the remembered exception must not chain every raise's
+    # frames (and through them each caller's whole stack) onto it: a server leaked them per write.
+    missing = VS + "not-loaded-anywhere"
+    lengths = []
+    for _ in range(5):
+        with pytest.raises(FhirError) as caught:
+            tx.compile_value_set(missing)
+        lengths.append(_traceback_length(caught.value))
+    assert lengths[1:] == [lengths[1]] * 4
+    answer = tx.validate_code("73211009", SCT, url=missing)
+    assert answer.known is False and answer.result is False and tx.validate_code("73211009", SCT, url=missing) == answer
+
+
 def test_expand_core_spec_value_set(tx: Terminology) -> None:
     assert codes(tx.expand("http://hl7.org/fhir/ValueSet/administrative-gender")) == {
         "male", "female", "other", "unknown"}

@@ -75,8 +75,12 @@ class Extractor:
             else:
                 self._by_key.setdefault(branch.key, []).append(task)
 
-    def extract(self, resource: Any) -> IndexValues:
-        """The index rows for ``resource``. Never raises: malformed parts index nothing."""
+    def extract(self, resource: Any, *, deduplicate: bool = True) -> IndexValues:
+        """The index rows for ``resource``. Never raises: malformed parts index nothing.
+
+        ``deduplicate=False`` for callers that key the rows themselves (``store.index_rows``
+        builds one row per table key): the repeats a union or repeated codings yield stay in.
+        """
         iv = IndexValues()
         if type(resource) is not dict:
             return iv
@@ -98,7 +102,8 @@ class Extractor:
                     _emit(values, consumers, iv)
         if self._composites:
             self._composites.extract(resource, iv)
-        iv.deduplicate()
+        if deduplicate:
+            iv.deduplicate()
         return iv
 
 

@@ -78,7 +78,8 @@ class IndexRowBuilder:
         flushes (``with_rid``); everything else is computed before the write lock.
         Each table's key (after rid) de-duplicates: one row per distinct value of a parameter.
         """
-        values = extractor_for(type_).extract(resource)
+        # Not de-duplicated by the extractor: every table below is keyed, which removes repeats anyway.
+        values = extractor_for(type_).extract(resource, deduplicate=False)
         pids = self.type_pids(type_)
         get = pids.get
         tokens: dict[tuple, tuple] = {}

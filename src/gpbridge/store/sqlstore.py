@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from gpbridge.config import Settings
@@ -25,7 +25,6 @@ from gpbridge.store.ids import new_id
 from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder, with_rid
 from gpbridge.store.prepared import PreparedWrite, serialise_parts
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SELECT_CURRENT = (
     "SELECT r.rid, r.version, r.deleted, h.last_updated, h.method, {content} "
     "FROM resource r JOIN history h ON h.rid = r.rid AND h.version = r.version "
@@ -37,7 +36,9 @@ def now_instant() -> tuple[float, str]:
     """The current time as (epoch seconds, FHIR instant with microseconds, UTC)."""
     # Whole microseconds, so the float and the instant text round-trip exactly (``_since``).
     micros = time.time_ns() // 1000
-    instant = (EPOCH + timedelta(microseconds=micros)).isoformat(timespec="microseconds")
+    seconds, fraction = divmod(micros, 1_000_000)
+    # As datetime.isoformat(timespec="microseconds") in UTC, without building datetimes (every write).
+    instant = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}+00:00"
     return micros / 1e6, instant
 
 

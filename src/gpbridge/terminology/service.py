@@ -247,7 +247,10 @@ class Terminology:
             raise bad_request("a value set is needed: give url or valueSet", "url")
         failed = self._uncompilable.get(url)
         if failed is not None:  # remembered until the terminology changes: writes ask again and again
-            raise failed
+            # With a fresh traceback: re-raising the stored object would prepend this raise's frames
+            # to the ones it already carries, and each frame keeps its callers (a whole request's
+            # stack) alive — memory that grew with every write and that the collector kept walking.
+            raise failed.with_traceback(None)
         try:
             return self._compiled(url)
         except (FhirError, TerminologyUnavailable) as exc:
@@ -354,7 +357,7 @@ class Terminology:
                                       known=False, code=code)
             return self._validate_in_system(code, system, display, version)
         except TerminologyUnavailable as exc:
-            return CodeValidation(False, exc.message, known=False, system=system, code=code)
+            return _unavailable(exc, system, code)
 
     def _validate_in_system(self, code: str, system: str, display: str | None, version: str | None) -> CodeValidation:
         with self.ts.read() as cur:
@@ -365,7 +368,10 @@ class Terminology:
         return self._check_display(concept, display, None)
 
     def _validate_url_uncached(self, code: str, system: str | None, display: str | None, url: str) -> CodeValidation:
-        return self._validate_in_value_set(code, system, display, url, None)
+        try:
+            return self._validate_in_value_set(code, system, display, url, None)
+        except TerminologyUnavailable as exc:  # cached too: the validator asks this for every write
+            return _unavailable(exc, system, code)
 
     def _validate_in_value_set(self, code: str, system: str | None, display: str | None, url: str | None,
                                value_set: dict[str, Any] | None) -> CodeValidation:
@@ -549,3 +555,8 @@ def use_for_validation(store: Any) -> None:
         return result.code_ok if result.known else None
 
     register_code_validator(check)
+
+
+def _unavailable(exc: TerminologyUnavailable, system: str | None, code: str) -> CodeValidation:
+    """The answer when the service cannot decide: not an error, a warning for the validator."""
+    return CodeValidation(False, exc.message, known=False, system=system, code=code)
