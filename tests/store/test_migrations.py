@@ -6,12 +6,21 @@ import shutil
 from pathlib import Path
 
 import orjson
+import pytest
 
+from gpbridge.config import Settings
 from gpbridge.search.parse import parse_search
 from gpbridge.store import migrations
+from gpbridge.store.postgres import PostgresStore
 from gpbridge.store.sqlite import SQLiteStore
 
 FIXTURE = Path(__file__).with_name("fixtures") / "schema_v1.db"
+POSTGRES_DSN = Settings.from_env().test_postgres
+
+
+def fresh_postgres() -> PostgresStore:
+    PostgresStore(POSTGRES_DSN).drop_all()
+    return PostgresStore(POSTGRES_DSN)
 
 
 def test_version_1_database_upgrades_in_place(tmp_path: Path) -> None:
@@ -54,3 +63,51 @@ def test_composite_search_on_new_writes(tmp_path: Path) -> None:
     assert [m.id for m in store.search(hit).matches] == [oid]
     assert store.search(miss).matches == []
     store.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_jsonb_history_becomes_text_without_loss() -> None:
+    """Version 8: a database whose versions are JSONB (versions 1-7) keeps every version, now as text."""
+    if not POSTGRES_DSN:
+        pytest.skip("PostgreSQL store tests need GPBRIDGE_TEST_POSTGRES (a DSN); .ci/run sets it")
+    store = fresh_postgres()
+    try:
+        with store.session() as s:
+            pid = s.create({"resourceType": "Patient", "name": [{"family": "Jsonb", "given": ["Old"]}]}).resource.id
+        with store.session() as s:
+            s.update("Patient", pid, {"resourceType": "Patient", "id": pid, "name": [{"family": "Jsonb", "given": ["New"]}]})
+        # put the database back as version 7 wrote it
+        with store.pool.connection() as conn:
+            conn.execute("ALTER TABLE history ALTER COLUMN content TYPE JSONB USING content::jsonb")
+            conn.execute("DELETE FROM schema_version WHERE version >= 8")
+    finally:
+        store.close()
+    upgraded = PostgresStore(POSTGRES_DSN)
+    try:
+        assert upgraded.schema_version() == migrations.latest_version() >= 8
+        with upgraded.pool.connection() as conn:
+            kind = conn.execute("SELECT data_type FROM information_schema.columns "
+                                "WHERE table_name = 'history' AND column_name = 'content'").fetchone()[0]
+        assert kind == "text"
+        assert orjson.loads(upgraded.read("Patient", pid).content)["name"][0]["given"] == ["New"]
+        assert orjson.loads(upgraded.vread("Patient", pid, 1).content)["name"][0]["given"] == ["Old"]
+        found = upgraded.search(parse_search("Patient", [("family", "jsonb")])).matches
+        assert [m.id for m in found] == [pid]
+    finally:
+        upgraded.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_stores_the_json_as_written() -> None:
+    """What a read returns is byte for byte what the store wrote (JSONB reordered keys)."""
+    if not POSTGRES_DSN:
+        pytest.skip("PostgreSQL store tests need GPBRIDGE_TEST_POSTGRES (a DSN); .ci/run sets it")
+    store = fresh_postgres()
+    try:
+        resource = {"resourceType": "Patient", "name": [{"given": ["Zed"], "family": "Keyorder"}], "active": True}
+        with store.session() as s:
+            pid = s.create(resource).resource.id
+        content = store.read("Patient", pid).content
+        assert list(orjson.loads(content)["name"][0]) == ["given", "family"]
+    finally:
+        store.close()

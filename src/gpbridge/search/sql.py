@@ -462,7 +462,7 @@ def execute(cur: Any, store: Any, query: SearchQuery) -> SearchResult:
         return SearchResult([], _count(cur, d, where, params) if wants_total else None, [], list(query.ignored))
     order, order_params = b.order_by(query, "a")
     cur.execute(
-        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, {d.content_select} "
+        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, h.content "
               f"FROM resource a JOIN history h ON h.rid = a.rid AND h.version = a.version "
               f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"),
         [*params, *order_params, query.count, query.offset],
@@ -495,7 +495,7 @@ def _stored(store: Any, row: tuple) -> StoredResource:
 def _fetch(cur: Any, store: Any, where: str, params: list[Any]) -> list[tuple]:
     d = store.dialect_obj
     cur.execute(
-        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, {d.content_select} "
+        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, h.content "
               f"FROM resource a JOIN history h ON h.rid = a.rid AND h.version = a.version "
               f"WHERE {where} AND a.deleted = 0"),
         params,

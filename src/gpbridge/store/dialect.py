@@ -17,9 +17,8 @@ class Dialect:
     real: str
     text: str  # ordinary text
     key_text: str  # text compared byte-wise (codes, normalised strings, ids): C collation in PostgreSQL
-    blob_json: str  # JSON document column
+    blob_json: str  # JSON document column as version 1 created it (v8 makes PostgreSQL's TEXT)
     without_rowid: str  # suffix for clustered index tables
-    content_select: str  # expression turning the stored JSON column into text/bytes
 
     def sql(self, query: str) -> str:
         """Rewrite ``?`` placeholders for the driver. Our SQL never contains a literal ``?``."""
@@ -36,7 +35,6 @@ SQLITE = Dialect(
     key_text="TEXT",
     blob_json="BLOB",
     without_rowid=" WITHOUT ROWID",
-    content_select="h.content",
 )
 
 POSTGRESQL = Dialect(
@@ -47,5 +45,4 @@ POSTGRESQL = Dialect(
     key_text='TEXT COLLATE "C"',
     blob_json="JSONB",
     without_rowid="",
-    content_select="h.content::text",
 )

@@ -1,7 +1,7 @@
 """The production store: PostgreSQL through psycopg 3 and a psycopg_pool connection pool.
 
 Same tables and query shapes as SQLite (see ``store.sqlstore`` and ``search.sql``); what differs:
-resource JSON is JSONB, rids come from a sequence, rows read for update are locked
+resource JSON is TEXT (as written: see migrations.v8_text_content), rids come from a sequence, rows read for update are locked
 (``FOR UPDATE``) so If-Match checks are race-free across connections, and flushes use COPY.
 """
 
@@ -89,7 +89,7 @@ class PostgresStore(SqlStore):
                 copy.write_row(row)
 
     def insert_history(self, cur: Any, rows: list[tuple]) -> None:
-        # JSONB takes text: hand the JSON over as str (bytes would be sent as bytea)
+        # a TEXT column takes str (bytes would be sent as bytea)
         self.insert_rows(cur, "history", ("rid", "version", "lu", "last_updated", "method", "content"),
                          [(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else r[5].decode()) for r in rows])
 

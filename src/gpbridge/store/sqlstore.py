@@ -26,7 +26,7 @@ from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder, with_rid
 from gpbridge.store.prepared import PreparedWrite, serialise_parts
 
 _SELECT_CURRENT = (
-    "SELECT r.rid, r.version, r.deleted, h.last_updated, h.method, {content} "
+    "SELECT r.rid, r.version, r.deleted, h.last_updated, h.method, h.content "
     "FROM resource r JOIN history h ON h.rid = r.rid AND h.version = r.version "
     "WHERE r.type = ? AND r.id = ?"
 )
@@ -100,7 +100,7 @@ class SqlSession:
         row = self.rows.get((type_, id_))
         if row is not None:
             return row
-        sql = _SELECT_CURRENT.format(content=self.d.content_select) + self.store.lock_clause
+        sql = _SELECT_CURRENT + self.store.lock_clause
         self.cur.execute(self.d.sql(sql), (type_, id_))
         found = self.cur.fetchone()
         if found is None:
@@ -343,7 +343,7 @@ class SqlStore:
     def read(self, type_: str, id_: str) -> StoredResource:
         d = self.dialect_obj
         with self._read_cursor() as cur:
-            cur.execute(d.sql(_SELECT_CURRENT.format(content=d.content_select)), (type_, id_))
+            cur.execute(d.sql(_SELECT_CURRENT), (type_, id_))
             found = cur.fetchone()
         if found is None:
             raise not_found(f"{type_}/{id_} is not known")
@@ -360,7 +360,7 @@ class SqlStore:
     def vread_with(self, cur: Any, type_: str, id_: str, version: int) -> StoredResource:
         d = self.dialect_obj
         cur.execute(
-            d.sql(f"SELECT h.version, h.last_updated, h.method, {d.content_select} FROM resource r "
+            d.sql("SELECT h.version, h.last_updated, h.method, h.content FROM resource r "
                   "JOIN history h ON h.rid = r.rid WHERE r.type = ? AND r.id = ? AND h.version = ?"),
             (type_, id_, version),
         )
@@ -390,7 +390,7 @@ class SqlStore:
             cur.execute(d.sql("SELECT COUNT(*)" + base), params)
             total = cur.fetchone()[0]
             cur.execute(
-                d.sql(f"SELECT r.type, r.id, h.version, h.last_updated, h.method, {d.content_select}" + base
+                d.sql("SELECT r.type, r.id, h.version, h.last_updated, h.method, h.content" + base
                       + " ORDER BY h.lu DESC, h.rid DESC, h.version DESC LIMIT ? OFFSET ?"),
                 [*params, count, offset],
             )

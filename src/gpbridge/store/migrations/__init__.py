@@ -95,7 +95,13 @@ def _v1(d: Dialect) -> list[str]:
 
 def _all() -> list[Migration]:
     # Later versions live in their own modules (one idea each); imported here to keep the order in one place.
-    from gpbridge.store.migrations import v2_composites, v3_terminology, v6_audit, v7_derived_params
+    from gpbridge.store.migrations import (
+        v2_composites,
+        v3_terminology,
+        v6_audit,
+        v7_derived_params,
+        v8_text_content,
+    )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
     return [
@@ -104,6 +110,7 @@ def _all() -> list[Migration]:
         v3_terminology.MIGRATION,
         v6_audit.MIGRATION,
         v7_derived_params.MIGRATION,
+        v8_text_content.MIGRATION,
     ]
 
 

@@ -33,10 +33,11 @@ def reindex_composites(cur: Any, d: Dialect, store: Any) -> None:
     from gpbridge.store.index_rows import composite_rows
 
     store._load_search_params_with(cur)
+    column = "h.content::text" if d.name == "postgresql" else "h.content"  # JSONB there until v8
     last = 0
     while True:
         cur.execute(
-            d.sql(f"SELECT r.rid, r.type, {d.content_select} FROM resource r JOIN history h "
+            d.sql(f"SELECT r.rid, r.type, {column} FROM resource r JOIN history h "
                   "ON h.rid = r.rid AND h.version = r.version WHERE r.deleted = 0 AND r.rid > ? "
                   "ORDER BY r.rid LIMIT ?"),
             (last, BATCH),
