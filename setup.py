@@ -26,6 +26,8 @@ ext_modules = []
 if os.environ.get("GPBRIDGE_PURE_PYTHON") != "1":
     from mypyc.build import mypycify
 
-    ext_modules = mypycify(COMPILED, opt_level="3", group_name="gpbridge_linkage")
+    # --ignore-missing-imports: the build runs before the dependencies are installed (jellyfish,
+    # rapidfuzz: their calls are typed Any, which is all the compiled code needs of them)
+    ext_modules = mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3", group_name="gpbridge_linkage")
 
 setup(ext_modules=ext_modules)
