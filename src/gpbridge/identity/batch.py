@@ -53,17 +53,23 @@ class PersonIndex:
         self.max_block = max_block
         self.profiles: list[Profile] = []
         self.members: list[list[Hashable]] = []
-        self.blocks: dict[str, list[int]] = {}
+        # A block of one person (nearly all of them) holds the person's number, not a one-element
+        # list: 230,000 fewer lists to make and free on a 100,000-record batch.
+        self.blocks: dict[str, int | list[int]] = {}
         self.identical: dict[tuple[tuple[str, ...], ...], int] = {}  # record signature -> person
         self.compared = 0
         # record key -> people it must not join (reviewer rejections honoured by a rebuild)
         self.forbidden: dict[Hashable, set[Hashable]] = {}
 
-    def candidates(self, lists: Iterable[list[int] | None]) -> list[tuple[int, Profile]]:
+    def candidates(self, lists: Iterable[int | list[int] | None]) -> list[tuple[int, Profile]]:
         found: set[int] = set()
         limit = self.max_block
         for people in lists:
-            if people is not None and len(people) <= limit:
+            if people is None:
+                continue
+            if isinstance(people, int):
+                found.add(people)
+            elif len(people) <= limit:
                 found.update(people)
         self.compared += len(found)
         profiles = self.profiles
@@ -99,9 +105,9 @@ class PersonIndex:
                 people = blocks.get("N" + profile.nhs[0])
                 if people is None:
                     found = []
-                elif len(people) == 1:
+                elif isinstance(people, int):
                     self.compared += 1
-                    found = [(people[0], self.profiles[people[0]])]
+                    found = [(people, self.profiles[people])]
                 else:
                     found = self.candidates((people,))
             else:
@@ -143,19 +149,25 @@ class PersonIndex:
             self.identical[signature] = person
         return decision if decision.action == LINKED else _as_new(decision, person)
 
-    def _file(self, keys: list[str], lists: list[list[int] | None] | None, person: int) -> None:
+    def _file(self, keys: list[str], lists: list[int | list[int] | None] | None, person: int) -> None:
         """File ``person`` under ``keys`` (``lists``: their blocks, when already looked up)."""
         blocks = self.blocks
         if lists is None:
             lists = list(map(blocks.get, keys))
         for k, people in zip(keys, lists, strict=True):
-            if people is None:
-                if k not in blocks:
-                    blocks[k] = [person]
-                elif person not in blocks[k]:  # the same key twice in this record
-                    blocks[k].append(person)
-            elif person not in people:
-                people.append(person)
+            if isinstance(people, list):
+                if person not in people:
+                    people.append(person)
+                continue
+            # empty or one person when looked up; read again: the same key may come twice in a record
+            current = blocks.get(k)
+            if current is None:
+                blocks[k] = person
+            elif isinstance(current, int):
+                if current != person:
+                    blocks[k] = [current, person]
+            elif person not in current:
+                current.append(person)
 
 
 def _as_new(decision: Decision, person: int) -> Decision:
