@@ -1,16 +1,17 @@
-"""Compiles the batch-linkage engine with mypyc (C extensions from the type-annotated Python).
+"""Compiles the hot loops with mypyc (C extensions from the same type-annotated Python).
 
 Everything else is in pyproject.toml. The compiled modules are plain Python too: set
-GPBRIDGE_PURE_PYTHON=1 at install time to skip compiling (same behaviour, about a third slower
-batch linkage; see docs/identity.md).
+GPBRIDGE_PURE_PYTHON=1 at install time to skip compiling (same behaviour, slower: batch linkage by
+about a third, docs/identity.md; validation by about a quarter, docs/validation.md).
 """
 
 import os
 
 from setuptools import setup
 
-# The per-record loop of ``gpbridge link --rebuild`` (bench/linkage.py): profile extraction,
-# blocking keys, comparison and the decision. Modules listed here must type-check with mypy.
+# Hot loops: the per-record loop of ``gpbridge link --rebuild`` (bench/linkage.py: profile
+# extraction, blocking keys, comparison, the decision) and the validator's walk. Modules listed here
+# must type-check with mypy; mypyc turns their annotations into run-time checks.
 COMPILED = [
     "src/gpbridge/identity/profile.py",
     "src/gpbridge/identity/blocking.py",
@@ -20,6 +21,10 @@ COMPILED = [
     "src/gpbridge/identity/batch.py",
     "src/gpbridge/identity/nicknames.py",
     "src/gpbridge/identity/nhs_number.py",
+    # every write: validation's walk over the resource (bench/validate.py, bench/ingest.py)
+    "src/gpbridge/fhir/element_path.py",
+    "src/gpbridge/fhir/structure.py",
+    "src/gpbridge/fhir/core_checks.py",
 ]
 
 ext_modules = []
@@ -27,7 +32,10 @@ if os.environ.get("GPBRIDGE_PURE_PYTHON") != "1":
     from mypyc.build import mypycify
 
     # --ignore-missing-imports: the build runs before the dependencies are installed (jellyfish,
-    # rapidfuzz: their calls are typed Any, which is all the compiled code needs of them)
-    ext_modules = mypycify(["--ignore-missing-imports", *COMPILED], opt_level="3", group_name="gpbridge_linkage")
+    # rapidfuzz: their calls are typed Any, which is all the compiled code needs of them).
+    # --follow-imports=silent: modules the compiled ones import stay interpreted; only their
+    # signatures matter here, not type errors inside them.
+    ext_modules = mypycify(["--ignore-missing-imports", "--follow-imports=silent", *COMPILED],
+                           opt_level="3", group_name="gpbridge_native")
 
 setup(ext_modules=ext_modules)

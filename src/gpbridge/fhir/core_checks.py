@@ -151,7 +151,7 @@ def _natives(invariants: tuple[Invariant, ...]) -> tuple[tuple[Callable[..., Any
     """(verdict function, invariant) pairs: the function answers False only when the invariant is
     violated (a single false). An invariant without a native function gets one that defers to
     ``Invariant.holds`` (fhirpathpy) through the reporting path."""
-    out = []
+    out: list[tuple[Callable[..., Any], Invariant]] = []
     for inv in invariants:
         native = inv.native
         if native is None:
@@ -253,9 +253,9 @@ def _make_walker(plan: BasePlan, plain: bool, structure: bool) -> Walker:
                         and (route == ROUTE_TEXT or " " not in value)
                     ):
                         continue  # structure.passes_fast(), inline
-                    problem = arg(value)
-                    if problem is not None:
-                        issues.append(scalar_problem(value, problem, key, path))
+                    bad = arg(value)  # not ``problem``: that name holds a str above, and mypyc enforces it
+                    if bad is not None:
+                        issues.append(scalar_problem(value, bad, key, path))
                 elif route == ROUTE_OBJECT and type(value) is dict and value:
                     check_subtree(value, arg, (path, key, None), issues)
                 elif route == ROUTE_SKIP:
@@ -541,7 +541,8 @@ def _reference_item(slot: Slot, plain: bool, structure: bool) -> ItemChecker:
             state[:] = (walker, _child_owner(slot, child), not child.best_practice)
         walker, child_owner, rememberable = state
         walker(value, path, run, child_owner)
-        if single and rememberable and literal[:1] != "#" and len(run.issues) + len(run.structure) == found:
+        if single and rememberable and isinstance(literal, str) and literal[:1] != "#" \
+                and len(run.issues) + len(run.structure) == found:
             if literal.startswith("urn:") and run.root.get("resourceType") == "Bundle":
                 return  # inside a Bundle a urn: is checked against the entries
             if len(clean) >= _ACCEPTED_SIZE:

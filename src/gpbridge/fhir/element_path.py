@@ -7,9 +7,10 @@ string per step, and most elements never need their path rendered.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
-Path: TypeAlias = str | tuple["Path", str, int | None]
+# The parent is a Path too; spelled Any because mypyc (setup.py) recurses forever on a recursive alias.
+Path: TypeAlias = str | tuple[Any, str, int | None]
 
 
 def render(path: Path) -> str:
