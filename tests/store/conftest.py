@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,13 +29,26 @@ def make_postgres() -> Store:
     return PostgresStore(POSTGRES_DSN)
 
 
+NO_POSTGRES = "PostgreSQL store tests need GPBRIDGE_TEST_POSTGRES (a DSN); .ci/run sets it"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "postgresql":
         if not POSTGRES_DSN:
-            pytest.skip("PostgreSQL store tests need GPBRIDGE_TEST_POSTGRES (a DSN); .ci/run sets it")
+            pytest.skip(NO_POSTGRES)
         s = make_postgres()
     else:
         s = make_sqlite(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def postgres_store() -> Iterator[Any]:
+    """A fresh PostgreSQL store on its own, for tests of PostgreSQL itself (skipped without a DSN)."""
+    if not POSTGRES_DSN:
+        pytest.skip(NO_POSTGRES)
+    s = make_postgres()
     yield s
     s.close()

@@ -8,19 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gpbridge.config import Settings
 from gpbridge.search.parse import parse_search
 from gpbridge.store import migrations
 from gpbridge.store.postgres import PostgresStore
 from gpbridge.store.sqlite import SQLiteStore
 
 FIXTURE = Path(__file__).with_name("fixtures") / "schema_v1.db"
-POSTGRES_DSN = Settings.from_env().test_postgres
-
-
-def fresh_postgres() -> PostgresStore:
-    PostgresStore(POSTGRES_DSN).drop_all()
-    return PostgresStore(POSTGRES_DSN)
 
 
 def test_version_1_database_upgrades_in_place(tmp_path: Path) -> None:
@@ -66,23 +59,19 @@ def test_composite_search_on_new_writes(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgresql_jsonb_history_becomes_text_without_loss() -> None:
+def test_postgresql_jsonb_history_becomes_text_without_loss(postgres_store: PostgresStore) -> None:
     """Version 8: a database whose versions are JSONB (versions 1-7) keeps every version, now as text."""
-    if not POSTGRES_DSN:
-        pytest.skip("PostgreSQL store tests need GPBRIDGE_TEST_POSTGRES (a DSN); .ci/run sets it")
-    store = fresh_postgres()
-    try:
-        with store.session() as s:
-            pid = s.create({"resourceType": "Patient", "name": [{"family": "Jsonb", "given": ["Old"]}]}).resource.id
-        with store.session() as s:
-            s.update("Patient", pid, {"resourceType": "Patient", "id": pid, "name": [{"family": "Jsonb", "given": ["New"]}]})
-        # put the database back as version 7 wrote it
-        with store.pool.connection() as conn:
-            conn.execute("ALTER TABLE history ALTER COLUMN content TYPE JSONB USING content::jsonb")
-            conn.execute("DELETE FROM schema_version WHERE version >= 8")
-    finally:
-        store.close()
-    upgraded = PostgresStore(POSTGRES_DSN)
+    store = postgres_store
+    with store.session() as s:
+        pid = s.create({"resourceType": "Patient", "name": [{"family": "Jsonb", "given": ["Old"]}]}).resource.id
+    with store.session() as s:
+        s.update("Patient", pid, {"resourceType": "Patient", "id": pid, "name": [{"family": "Jsonb", "given": ["New"]}]})
+    # put the database back as version 7 wrote it
+    with store.pool.connection() as conn:
+        conn.execute("ALTER TABLE history ALTER COLUMN content TYPE JSONB USING content::jsonb")
+        conn.execute("DELETE FROM schema_version WHERE version >= 8")
+    store.close()  # the fixture's close after this one does nothing
+    upgraded = PostgresStore(store.dsn)
     try:
         assert upgraded.schema_version() == migrations.latest_version() >= 8
         with upgraded.pool.connection() as conn:
@@ -98,16 +87,10 @@ def test_postgresql_jsonb_history_becomes_text_without_loss() -> None:
 
 
 @pytest.mark.postgres
-def test_postgresql_stores_the_json_as_written() -> None:
+def test_postgresql_stores_the_json_as_written(postgres_store: PostgresStore) -> None:
     """What a read returns is byte for byte what the store wrote (JSONB reordered keys)."""
-    if not POSTGRES_DSN:
-        pytest.skip("PostgreSQL store tests need GPBRIDGE_TEST_POSTGRES (a DSN); .ci/run sets it")
-    store = fresh_postgres()
-    try:
-        resource = {"resourceType": "Patient", "name": [{"given": ["Zed"], "family": "Keyorder"}], "active": True}
-        with store.session() as s:
-            pid = s.create(resource).resource.id
-        content = store.read("Patient", pid).content
-        assert list(orjson.loads(content)["name"][0]) == ["given", "family"]
-    finally:
-        store.close()
+    resource = {"resourceType": "Patient", "name": [{"given": ["Zed"], "family": "Keyorder"}], "active": True}
+    with postgres_store.session() as s:
+        pid = s.create(resource).resource.id
+    content = postgres_store.read("Patient", pid).content
+    assert list(orjson.loads(content)["name"][0]) == ["given", "family"]
