@@ -117,3 +117,15 @@ def test_generated_test_numbers_are_valid_and_in_the_test_range(seed: int) -> No
     number = generate_test_nhs_number(random.Random(seed))
     assert number.startswith("999")
     assert validate_nhs_number(number) == number
+
+
+@given(st.one_of(st.text(alphabet="0123456789 ٣x", max_size=14), nine_digits.map(lambda b: b + "0"),
+                 st.from_regex(r"\A[0-9]{3} ?[0-9]{3} ?[0-9]{4}\Z")))
+def test_the_quick_check_agrees_with_the_one_that_explains(value: str) -> None:
+    # is_valid_nhs_number (linkage's hot path) checks without raising; it must agree exactly
+    try:
+        validate_nhs_number(value)
+        explained = True
+    except NhsNumberError:
+        explained = False
+    assert is_valid_nhs_number(value) is explained

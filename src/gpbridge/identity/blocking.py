@@ -46,20 +46,21 @@ def given_sound(name: str) -> str:
 
 def blocking_keys(p: Profile) -> list[str]:
     """The record's keys (a list: building a set costs more than the rare duplicate)."""
-    keys = ["N" + n for n in p.nhs] if p.nhs else []
-    givens = list(map(given_sound, p.given))
-    families = list(map(sound, p.family))
+    # f-strings: compiled, each key is built in one step (``"BG" + b + g`` made an intermediate)
+    keys = [f"N{n}" for n in p.nhs]
+    givens = [given_sound(g) for g in p.given]
+    families = [sound(f) for f in p.family]
     for f in p.previous:
         families.append(sound(f))
     for b in p.birth:
         year = b[:4]
         for g in givens:
-            keys.append("BG" + b + g)
+            keys.append(f"BG{b}{g}")
         for f in families:
-            keys.append("BF" + b + f)
+            keys.append(f"BF{b}{f}")
             for g in givens:
-                keys.append("NY" + f + g + year)
+                keys.append(f"NY{f}{g}{year}")
     for code in p.postcode:
         for g in givens:
-            keys.append("PG" + code + g)
+            keys.append(f"PG{code}{g}")
     return keys

@@ -187,11 +187,12 @@ def profile_of(patient: dict[str, Any]) -> Profile:
     """The profile of one Patient resource (a source record, or a golden Patient's union)."""
     # Written for speed (a batch rebuild calls it for every source record): one pass per list,
     # ``type(x) is dict`` rather than isinstance, the normalisation caches read inline, and the
-    # Profile built once at the end from tuples made only for what is present.
-    get = patient.get
+    # Profile built once at the end from tuples made only for what is present. ``patient.get``
+    # is written out each time: compiled, that is a C dict lookup, where a bound method kept in a
+    # local would be a Python call.
     none: tuple[str, ...] = ()
     given = middle = family = previous = birth = sex = codes = lines = numbers = verified = none
-    names = get("name")
+    names = patient.get("name")
     if names:
         cache = _cache
         g: list[str] = []
@@ -226,20 +227,20 @@ def profile_of(patient: dict[str, Any]) -> Profile:
         middle = tuple(m) if len(m) < 2 else _distinct(m)
         family = tuple(f) if len(f) < 2 else _distinct(f)
         previous = tuple(old) if len(old) < 2 else _distinct(old)
-    value = get("birthDate")
+    value = patient.get("birthDate")
     if type(value) is str and len(value) >= 10:
         birth = (value[:10],)
-    extensions = get("extension")
+    extensions = patient.get("extension")
     if extensions:
         births = list(birth)
         for ext in extensions:
             if type(ext) is dict and ext.get("url") == OTHER_BIRTH_DATE and type(ext.get("valueDate")) is str:
                 births.append(ext["valueDate"][:10])
         birth = _distinct(births)
-    value = get("gender")
+    value = patient.get("gender")
     if value == "male" or value == "female":
         sex = (value,)
-    addresses = get("address")
+    addresses = patient.get("address")
     if addresses:
         c: list[str] = []
         a: list[str] = []
@@ -263,7 +264,7 @@ def profile_of(patient: dict[str, Any]) -> Profile:
                     a.append(keyed)
         codes = tuple(c) if len(c) < 2 else _distinct(c)
         lines = tuple(a) if len(a) < 2 else _distinct(a)
-    identifiers = get("identifier")
+    identifiers = patient.get("identifier")
     if identifiers:
         n: list[str] = []
         v: list[str] = []
@@ -290,7 +291,8 @@ def profile_of(patient: dict[str, Any]) -> Profile:
 def _place(raw_code: str, raw_line: Any) -> tuple[str, str]:
     """(normalised postcode, "postcode|line" key or ""), cached when the line is a string or absent."""
     code = postcode(raw_code)
-    keyed = code + "|" + address_line(raw_line) if code and raw_line is not None else ""
+    # postcode(), not its alias address_line: compiled, a call through an alias is a Python call
+    keyed = f"{code}|{postcode(raw_line)}" if code and raw_line is not None else ""
     if type(raw_line) is str or raw_line is None:
         if len(_place_cache) > 500_000:
             _place_cache.clear()
@@ -308,9 +310,15 @@ def _distinct(values: list[str]) -> tuple[str, ...]:
 
 
 def _verified(identifier: dict[str, Any]) -> bool:
-    for ext in identifier.get("extension") or ():
-        if isinstance(ext, dict) and ext.get("url") == VERIFICATION_EXTENSION:
-            for coding in (ext.get("valueCodeableConcept") or {}).get("coding") or ():
-                if coding.get("code") == VERIFIED_CODE:
-                    return True
+    extensions = identifier.get("extension")
+    if type(extensions) is not list:
+        return False
+    for ext in extensions:
+        if type(ext) is dict and ext.get("url") == VERIFICATION_EXTENSION:
+            concept = ext.get("valueCodeableConcept")
+            codings = concept.get("coding") if type(concept) is dict else None
+            if type(codings) is list:
+                for coding in codings:
+                    if type(coding) is dict and coding.get("code") == VERIFIED_CODE:
+                        return True
     return False
