@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gpbridge.config import Settings
 from gpbridge.fhir import profiles, spec
-from gpbridge.fhir.core_checks import walk_resource
+from gpbridge.fhir.core_checks import has_extensions, walk_resource
 from gpbridge.fhir.fhir_xml import parse_resource
 from gpbridge.fhir.outcome import Issue
 from gpbridge.fhir.structure import check_resource
@@ -549,3 +549,18 @@ def test_one_walk_reports_what_two_walks_report_on_damaged_examples(
         target[key] = copy.deepcopy(value) if data.draw(st.booleans()) else None
     extra = (profile_for(name, resource),)
     assert validate(resource, profiles=list(extra)) == _two_walks(resource, extra)
+
+
+@pytest.mark.parametrize(("resource", "expected"), [
+    ({"resourceType": "Patient", "name": [{"family": "Smith"}]}, False),
+    ({"resourceType": "Patient", "extension": [{"url": "http://x", "valueString": "a"}]}, True),
+    ({"resourceType": "Patient", "birthDate": "2000-01-01", "_birthDate": {"id": "b"}}, True),
+    ({"resourceType": "Observation", "component": [{"code": {"text": "x"}, "modifierExtension": []}]}, True),
+    ({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "identifier": [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "extension": [{"url": "u"}]}]}}]}, True),
+    ({"resourceType": "Patient", "name": [{"text": "extension _given"}]}, False),  # text, not keys
+    ({"resourceType": "Patient", "odd": [[{"extension": []}]]}, True),  # invalid nesting still scanned
+])
+def test_extensions_are_found_at_any_depth(resource: dict, expected: bool) -> None:
+    # the walk skips extension-only checks when this says False: it must never miss one
+    assert has_extensions(resource) is expected
