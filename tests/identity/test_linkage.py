@@ -269,3 +269,38 @@ def test_golden_patients_and_review_tasks_pass_validation(store: Store) -> None:
     ingest(store, person("c", "Margaret", "Smith", "1950-03-04", old_family="Jones", nhs="9434765919", verified=True))
     for resource in (read(store, first.person), read(store, second.person), task):
         ops.validate_for_write(resource, Settings(validation="strict"))
+
+
+def test_two_records_of_one_person_written_at_once_make_one_person(store: Store) -> None:
+    # The first session links (no one found: a new person) and holds its transaction open; the
+    # second, started meanwhile, must wait for it and then join that person, not make a twin.
+    import threading
+    import time
+
+    linked = threading.Event()
+    outcomes: dict[str, LinkOutcome] = {}
+    finished: dict[str, float] = {}
+
+    def first() -> None:
+        with store.session() as session:
+            outcomes["a"] = link_patient(session, person("a", "Margaret", "Smith", "1950-03-04"),
+                                         settings=store.settings)
+            ops.update(session, "Patient", "a", person("a", "Margaret", "Smith", "1950-03-04"), settings=UNLINKED)
+            linked.set()
+            time.sleep(0.5)  # the window in which a second writer would miss this person
+        finished["a"] = time.monotonic()
+
+    def second() -> None:
+        assert linked.wait(10)
+        outcomes["b"] = ingest(store, person("b", "Margaret", "Smith", "1950-03-04", line="12 Church Ln"))
+        finished["b"] = time.monotonic()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcomes["a"].action == "new"
+    assert outcomes["b"].action == "linked" and outcomes["b"].person == outcomes["a"].person
+    assert finished["b"] >= finished["a"]
+    assert sorted(gold.members(read(store, outcomes["a"].person))) == ["a", "b"]

@@ -289,3 +289,50 @@ def test_update_replaces_index_rows(store: Store) -> None:
 def test_system_level_search_by_type(store: Store, population: dict[str, str]) -> None:
     result = store.search(parse_search(None, [("_type", "Patient,Observation"), ("_count", "100")]))
     assert result.total == 7
+
+
+def test_lock_keys_makes_a_second_session_wait_and_a_deadlock_is_a_retryable_conflict(postgres_store) -> None:
+    store = postgres_store
+    order: list[str] = []
+    held = threading.Event()
+
+    def first() -> None:
+        with store.session() as session:
+            session.lock_keys(["BG1950-03-04S530"])
+            held.set()
+            threading.Event().wait(0.3)
+            order.append("first done")
+
+    def second() -> None:
+        held.wait(5)
+        with store.session() as session:
+            session.lock_keys(["PGLS63ABM626", "BG1950-03-04S530"])  # one key in common: waits
+            order.append("second locked")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["first done", "second locked"]
+
+    # Keys taken in two steps in opposite orders: PostgreSQL breaks the deadlock by failing one
+    # session, which the client sees as a 409 it can retry (not a 500).
+    barrier = threading.Barrier(2)
+    errors: list[FhirError] = []
+
+    def crossing(a: str, b: str) -> None:
+        try:
+            with store.session() as session:
+                session.lock_keys([a])
+                barrier.wait(5)
+                session.lock_keys([b])
+        except FhirError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=crossing, args=("x", "y")), threading.Thread(target=crossing, args=("y", "x"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 1 and errors[0].status == 409 and "retry" in errors[0].issues[0].diagnostics

@@ -111,6 +111,10 @@ def link_patient(
         gold.set_person_link(patient, golden["id"])
         return LinkOutcome(LINKED, golden["id"], 1.0, "already linked to this person")
 
+    # Concurrent writers (PostgreSQL) of two records of one person would each find no one and
+    # make two people: holding the record's blocking keys until commit makes the second wait and
+    # then find the first's person (a read after the wait sees what the first committed).
+    session.lock_keys(sorted(set(blocking_keys(profile))))
     crowded: set[str] = set()
     decision = decide(profile, candidates(session, profile, crowded), config.model, config.thresholds)
     return apply_decision(session, patient, record, decision, settings, crowded)

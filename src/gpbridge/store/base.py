@@ -91,6 +91,14 @@ class StoreSession(Preparer, Protocol):
     def delete(self, type_: str, id_: str, if_match: int | None = None) -> WriteResult | None:
         """Logical delete. None if there was nothing to delete (already deleted or absent)."""
 
+    def lock_keys(self, keys: list[str]) -> None:
+        """Hold ``keys`` until this session ends: another session asking for any of them waits.
+
+        For decisions that read, then write what the read did not find (identity linkage: no
+        person found, so a new one is made). PostgreSQL takes advisory locks; SQLite sessions
+        already run one at a time.
+        """
+
 
 class Store(Preparer, Protocol):
     dialect: str  # "sqlite" | "postgresql"

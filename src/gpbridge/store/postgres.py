@@ -7,6 +7,7 @@ resource JSON is TEXT (as written: see migrations.v8_text_content), rids come fr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from gpbridge.store.sqlstore import SqlStore
 # a single-resource create is no slower; executemany re-dumps and binds every row in Python.
 COPY_THRESHOLD = 1
 MIGRATION_LOCK = 7_411_322  # advisory lock id: one process migrates at a time
+KEY_LOCK_CLASS = 7_411_323  # first int of the advisory locks ``lock_keys`` takes
 
 
 class PostgresStore(SqlStore):
@@ -58,7 +60,7 @@ class PostgresStore(SqlStore):
                     yield cur
         except psycopg.errors.UniqueViolation as exc:
             raise FhirError.of(409, "conflict", f"a concurrent write created the same resource: {exc.diag.message_detail}") from None
-        except psycopg.errors.SerializationFailure:
+        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
             raise FhirError.of(409, "transient", "the write conflicted with a concurrent one; retry it") from None
 
     def migrate(self) -> None:
@@ -70,6 +72,17 @@ class PostgresStore(SqlStore):
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
                 conn.commit()
+
+    def lock_keys(self, cur: Any, keys: list[str]) -> None:
+        # Transaction-scoped advisory locks, two-int form (a key space apart from MIGRATION_LOCK's
+        # bigint one): (KEY_LOCK_CLASS, 32-bit hash of the key). Taken in sorted order so two
+        # sessions locking overlapping sets cannot deadlock on them; a hash collision only makes
+        # two unrelated sessions wait for each other.
+        hashes = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=4).digest(), "big", signed=True)
+                         for k in keys})
+        cur.execute("SELECT count(pg_advisory_xact_lock(%s, h)) FROM unnest(%s::int4[]) AS t(h)",
+                    (KEY_LOCK_CLASS, hashes))
+        cur.fetchall()
 
     def allocate_rids(self, cur: Any, n: int, floor: int) -> list[int]:
         cur.execute("SELECT nextval('resource_rid_seq') FROM generate_series(1, %s)", (n,))

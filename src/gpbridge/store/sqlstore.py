@@ -124,6 +124,10 @@ class SqlSession:
         self.flush()
         return self.store.vread_with(self.cur, type_, id_, version)
 
+    def lock_keys(self, keys: list[str]) -> None:
+        if keys:
+            self.store.lock_keys(self.cur, keys)
+
     # -- writes ------------------------------------------------------------------------------
     def prepare(self, type_: str, id_: str, resource: dict[str, Any]) -> PreparedWrite:
         return self.store.prepare(type_, id_, resource)
@@ -276,6 +280,9 @@ class SqlStore:
     def allocate_rids(self, cur: Any, n: int, floor: int) -> list[int]:
         """``n`` unused rids, all above ``floor`` (the session's last one)."""
         raise NotImplementedError
+
+    def lock_keys(self, cur: Any, keys: list[str]) -> None:
+        """See ``StoreSession.lock_keys``: nothing to do where write sessions are serial (SQLite)."""
 
     def content_bytes(self, content: Any) -> bytes | None:
         return content
