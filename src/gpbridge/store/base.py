@@ -128,6 +128,10 @@ class Store(Preparer, Protocol):
         """Number of current (not deleted) resources."""
 
     def bulk_load(self, resources: Iterator[dict[str, Any]], batch_size: int = 1000) -> int:
-        """Fast path for imports of plain resources with ids (create-or-update). Returns count."""
+        """Fast path for loading plain resources with ids (create-or-update). Returns count.
+
+        Below the write path: no validation, no identity linkage, no audit. Only benchmarks and
+        fixtures use it; a Patient loaded here belongs to no person until ``gpbridge link --rebuild``.
+        """
 
     def close(self) -> None: ...
