@@ -3,6 +3,7 @@ listing every resource with the id the server gave it, and the chain still verif
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,36 @@ def test_conditional_create_that_matched_is_audited_as_a_read(app_with: tuple[Te
     assert _locations(_send(http, bundle)) == [first]
     [rec] = sink.records
     assert rec.patient == first and [(e.what, e.interaction) for e in rec.entities] == [(first, "read")]
+
+
+def test_patch_and_delete_entries_are_audited_under_their_patient(app_with: tuple[TestClient, MemoryAuditSink]) -> None:
+    # neither carries the resource (a PATCH body is the patch; a DELETE has none): the patient
+    # comes from the patched result and from the version deleted
+    http, sink = app_with
+    p1, o1, p2, o2, _ = _locations(_send(http, _two_patients()))
+    sink.records.clear()
+    patch = [{"op": "replace", "path": "/status", "value": "amended"}]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json",
+                      "data": base64.b64encode(orjson.dumps(patch)).decode()},
+         "request": {"method": "PATCH", "url": o1}},
+        {"request": {"method": "DELETE", "url": o2}},
+        {"request": {"method": "DELETE", "url": f"Observation?subject={p2}&code=38341003"}},  # gone already
+    ]}  # fmt: skip
+    r = _send(http, bundle)
+    assert r.status_code == 200, r.text
+    by_patient = {rec.patient: rec for rec in sink.records}
+    assert set(by_patient) == {p1, p2, None}, [(rec.patient, rec.entities) for rec in sink.records]
+    assert [(e.what, e.interaction) for e in by_patient[p1].entities] == [(o1, "patch")]
+    assert [(e.what, e.interaction) for e in by_patient[p2].entities] == [(o2, "delete")]
+
+
+def test_conditional_delete_is_audited_under_its_patient(app_with: tuple[TestClient, MemoryAuditSink]) -> None:
+    http, sink = app_with
+    p1, o1, *_ = _locations(_send(http, _two_patients()))
+    sink.records.clear()
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": f"Observation?subject={p1}&code=271649006"}}]}
+    assert _send(http, bundle).status_code == 200
+    [rec] = sink.records
+    assert rec.patient == p1 and [(e.what, e.interaction) for e in rec.entities] == [(o1, "delete")]

@@ -54,7 +54,8 @@ class Touched:
     interaction: str  # create | update | patch | delete | read | vread | search
     type: str
     id: str | None  # None: a search, or a conditional delete that matched nothing
-    # what a POST/PUT submitted, references rewritten (an ifNoneExist match: what matched it)
+    # what a POST/PUT submitted, references rewritten (an ifNoneExist match: what matched it); for
+    # a PATCH the patched resource, for a DELETE the version it deleted (to find the patient)
     resource: dict[str, Any] | None = None
     criteria: str | None = None  # a search's or conditional URL's query string
     status: int | None = None  # a batch entry that failed: its HTTP status
@@ -79,6 +80,8 @@ class _Entry:
     if_none_match: str | None
     target_id: str | None = None  # the id this write lands on, once resolved
     existing: StoredResource | None = None  # ifNoneExist matched: nothing is written
+    # a PATCH's result or a DELETE's last version: what the audit finds the entry's patient in
+    acted_on: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     # Set before the write lock (``_Run._prepare``): the id a new resource will get unless the
     # database says otherwise, the resource made ready to store, or why preparing it failed.
@@ -299,12 +302,17 @@ class _Run:
     def _delete(self, session: StoreSession, entry: _Entry) -> None:
         assert entry.type is not None
         if entry.id is not None:
+            before = session.read(entry.type, entry.id)  # for the audit's patient (the session keeps the row)
             result = ops.delete(session, entry.type, entry.id, if_match=entry.if_match, settings=self.settings)
             entry.target_id = entry.id
         else:
             assert entry.criteria is not None
             result = ops.conditional_delete(session, entry.type, entry.criteria, settings=self.settings)
             entry.target_id = result.resource.id if result is not None else None
+            before = (session.vread(entry.type, result.resource.id, result.resource.version - 1)
+                      if result is not None and result.resource.version > 1 else None)
+        if before is not None and not before.deleted and before.content is not None:
+            entry.acted_on = orjson.loads(before.content)
         response: dict[str, Any] = {"status": "204 No Content"}
         if result is not None:
             response["etag"] = result.resource.etag
@@ -378,6 +386,8 @@ class _Run:
                 settings=self.settings,
                 if_match=entry.if_match,
             )
+            if result.resource.content is not None:
+                entry.acted_on = orjson.loads(result.resource.content)
             entry.response = self._write_entry(result)
             return
         resource = entry.resource
@@ -540,14 +550,17 @@ class _NeedsSession(Exception):
 
 def _touched(entry: _Entry) -> Touched:
     assert entry.type is not None
-    written = entry.method in _INTERACTION and entry.method != "DELETE"
     # a conditional create that matched wrote nothing: the client was shown the existing resource
     interaction = "read" if entry.existing is not None else entry.interaction
+    if entry.method in ("POST", "PUT"):
+        resource = entry.resource
+    else:  # a PATCH body is the patch, not the resource; a DELETE has none
+        resource = entry.acted_on
     return Touched(
         interaction,
         entry.type,
         entry.target_id or entry.id,
-        entry.resource if written else None,
+        resource,
         entry.criteria,
     )
 
