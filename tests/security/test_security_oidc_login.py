@@ -269,3 +269,34 @@ def test_an_nhs_login_style_patient_lands_on_their_access_log(rp: Any, idp: Fake
     idp.user["identity_proofing_level"] = "P5"
     refused = _login(client, "/web/login/oidc")
     assert refused.status_code == 403 and "P9" in refused.text
+
+
+def test_a_login_started_on_one_worker_finishes_on_another(idp: FakeIdp, secure_settings: Any, secure_store: Any) -> None:
+    # Several workers: the pending login and the replay marks live in the database, so a
+    # callback reaching another process (modelled by a fresh state over its own connection to
+    # the same database, with nothing in memory) still signs the user in, once.
+    from gpbridge.security.login_state import LOGINS
+    from gpbridge.security.replay import REPLAY
+    from gpbridge.security.shared_state import MemoryState, StoreState
+    from gpbridge.store import open_store
+
+    idp.misbehave.clear()
+    idp.user = dict(CIS2_USER)
+    PROVIDERS.clear()
+    settings = secure_settings.with_(oidc_issuer=idp.url, oidc_client_id=CLIENT_ID, oidc_audience=CLIENT_ID,
+                                     workers=2)
+    other = open_store(settings.database, settings)
+    try:
+        with TestClient(create_app(settings, secure_store, audit=MemoryAuditSink()), follow_redirects=False) as client:
+            assert isinstance(LOGINS.state, StoreState)
+            callback = _at_provider(_to_provider(client))
+            assert other.state_take("login:not-a-state", time.time()) is None
+            this_worker = LOGINS.state
+            LOGINS.state = REPLAY.state = StoreState(other)  # "the other worker"
+            done = client.get(callback)
+            assert done.status_code == 303 and done.headers["location"] == "/web/", done.text
+            assert client.get(callback).status_code != 303  # single use across workers too
+            LOGINS.state = REPLAY.state = this_worker
+        assert isinstance(LOGINS.state, MemoryState)  # one worker again after the app stops
+    finally:
+        other.close()

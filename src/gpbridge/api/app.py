@@ -32,6 +32,7 @@ from gpbridge.fhir.outcome import FhirError
 from gpbridge.security import oidc
 from gpbridge.security.audit import AuditSink, NullAuditSink
 from gpbridge.security.audit_chain import ChainedAuditSink
+from gpbridge.security.shared_state import can_share, share_sign_in_state
 from gpbridge.security.transport import RateLimit, SecurityHeaders
 from gpbridge.store import open_store
 from gpbridge.store.base import Store
@@ -138,6 +139,11 @@ def create_app(
         inline=bool(getattr(store, "blocking_ok", False)),
     )
 
+    # Several workers (or servers on one PostgreSQL): a login may end on another process than it
+    # started on, so pending logins, codes and replay marks live in the database they share
+    # (switched on while the app runs: from lifespan start to its end).
+    shared = can_share(store) and (settings.workers > 1 or getattr(store, "dialect", "") == "postgresql")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.insecure_dev:
@@ -146,12 +152,15 @@ def create_app(
             problem = await run_in_threadpool(oidc.prefetch, settings)
             if problem:
                 log.warning("external identity provider not ready (logins will retry): %s", problem)
+        unshare = share_sign_in_state(api.store) if shared else None
         try:
             yield
         finally:
             close = getattr(api.audit, "close", None)
             if close is not None:
                 close()  # flushes buffered audit events before the store goes
+            if unshare is not None:
+                unshare()
             if owned:
                 api.store.close()
 

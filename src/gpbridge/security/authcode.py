@@ -2,7 +2,8 @@
 identity provider or at the external one (``api.login``), redeemed at ``/oauth2/token``.
 
 A code is random, single use, bound to the client, the redirect URI and the S256 code challenge,
-and lives 60 seconds in memory (the login and the exchange happen seconds apart, on one server).
+and lives 60 seconds where ``security.shared_state`` says (memory, or the database the workers
+share), so the exchange may reach another worker than the login.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
+
+from gpbridge.security.shared_state import UsesSignInState
 
 CODE_LIFETIME = 60
 
@@ -41,28 +45,23 @@ def redirect_allowed(redirect_uri: str, registered: tuple[str, ...]) -> bool:
     return parts.scheme in ("http", "https") and parts.hostname in ("localhost", "127.0.0.1", "::1")
 
 
-class CodeStore:
-    def __init__(self) -> None:
-        self._codes: dict[str, PendingCode] = {}
-        self._lock = threading.Lock()
-
+class CodeStore(UsesSignInState):
     def issue(
         self, claims: dict[str, Any], client_id: str, redirect_uri: str, challenge: str, scope: str | None
     ) -> str:
         code = secrets.token_urlsafe(32)
-        now = time.time()
-        with self._lock:
-            self._codes = {k: v for k, v in self._codes.items() if v.expires > now}
-            self._codes[code] = PendingCode(
-                claims, client_id, redirect_uri, challenge, scope, now + CODE_LIFETIME
-            )
+        expires = time.time() + CODE_LIFETIME
+        pending = PendingCode(claims, client_id, redirect_uri, challenge, scope, expires)
+        self.state.put(f"code:{code}", orjson.dumps(asdict(pending)).decode(), expires)
         return code
 
     def redeem(self, code: str, client_id: str, redirect_uri: str, verifier: str) -> PendingCode | None:
         """The pending login when everything matches; the code is spent either way."""
-        with self._lock:
-            pending = self._codes.pop(code, None)
-        if pending is None or pending.expires < time.time():
+        value = self.state.take(f"code:{code}")
+        if value is None:
+            return None
+        pending = PendingCode(**orjson.loads(value))
+        if pending.expires < time.time():
             return None
         if pending.client_id != client_id or pending.redirect_uri != redirect_uri:
             return None

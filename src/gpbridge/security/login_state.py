@@ -1,16 +1,20 @@
 """Logins in flight at the external provider: what ``state`` stands for until the browser returns.
 
 Single use and short-lived (10 minutes: the user may take a while to sign in at the provider),
-in memory like ``authcode.CODES``: the redirect out and the callback reach the same server.
+kept where ``security.shared_state`` says, so the callback may reach another worker than the
+redirect out.
 The state is also bound to the browser that started the login (a cookie the callback checks),
 so a callback URL carried to another browser signs nobody in (login CSRF).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+import orjson
+
+from gpbridge.security.shared_state import UsesSignInState
 
 LOGIN_LIFETIME = 600
 LOGIN_COOKIE = "gpb_login"
@@ -27,25 +31,19 @@ class PendingLogin:
     expires: float = 0.0
 
 
-class PendingLogins:
-    def __init__(self) -> None:
-        self._logins: dict[str, PendingLogin] = {}
-        self._lock = threading.Lock()
-
+class PendingLogins(UsesSignInState):
     def add(self, state: str, login: PendingLogin) -> None:
-        now = time.time()
-        with self._lock:
-            if len(self._logins) > 1024:
-                self._logins = {k: v for k, v in self._logins.items() if v.expires > now}
-            self._logins[state] = PendingLogin(**{**login.__dict__, "expires": now + LOGIN_LIFETIME})
+        expires = time.time() + LOGIN_LIFETIME
+        value = {**asdict(login), "expires": expires}
+        self.state.put(f"login:{state}", orjson.dumps(value).decode(), expires)
 
     def take(self, state: str) -> PendingLogin | None:
         """The login ``state`` stands for, once; None when unknown, used or expired."""
-        with self._lock:
-            login = self._logins.pop(state, None)
-        if login is None or login.expires < time.time():
+        value = self.state.take(f"login:{state}")
+        if value is None:
             return None
-        return login
+        login = PendingLogin(**orjson.loads(value))
+        return login if login.expires >= time.time() else None
 
 
 LOGINS = PendingLogins()

@@ -284,6 +284,31 @@ class SqlStore:
     def lock_keys(self, cur: Any, keys: list[str]) -> None:
         """See ``StoreSession.lock_keys``: nothing to do where write sessions are serial (SQLite)."""
 
+    # -- sign-in state shared by worker processes (security.shared_state) ------------------------
+    def state_put(self, key: str, value: str, expires: float, now: float) -> None:
+        d = self.dialect_obj
+        with self._write_cursor() as cur:
+            cur.execute(d.sql("DELETE FROM auth_state WHERE expires < ?"), (now,))
+            cur.execute(d.sql("DELETE FROM auth_state WHERE key = ?"), (key,))
+            cur.execute(d.sql("INSERT INTO auth_state (key, value, expires) VALUES (?, ?, ?)"), (key, value, expires))
+
+    def state_take(self, key: str, now: float) -> str | None:
+        """The value under ``key``, removed (single use); None when absent or expired."""
+        d = self.dialect_obj
+        with self._write_cursor() as cur:
+            cur.execute(d.sql("DELETE FROM auth_state WHERE key = ? RETURNING value, expires"), (key,))
+            row = cur.fetchone()
+        return str(row[0]) if row is not None and row[1] >= now else None
+
+    def state_first_use(self, key: str, expires: float, now: float) -> bool:
+        """True the first time ``key`` is claimed (until it expires); claims it."""
+        d = self.dialect_obj
+        with self._write_cursor() as cur:
+            cur.execute(d.sql("DELETE FROM auth_state WHERE key = ? AND expires <= ?"), (key, now))
+            cur.execute(d.sql("INSERT INTO auth_state (key, value, expires) VALUES (?, '', ?) "
+                              "ON CONFLICT (key) DO NOTHING"), (key, expires))
+            return cur.rowcount == 1
+
     def content_bytes(self, content: Any) -> bytes | None:
         return content
 

@@ -101,6 +101,7 @@ def _all() -> list[Migration]:
         v6_audit,
         v7_derived_params,
         v8_text_content,
+        v9_auth_state,
     )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
@@ -111,6 +112,7 @@ def _all() -> list[Migration]:
         v6_audit.MIGRATION,
         v7_derived_params.MIGRATION,
         v8_text_content.MIGRATION,
+        v9_auth_state.MIGRATION,
     ]
 
 
