@@ -140,3 +140,23 @@ def test_a_staff_member_has_no_patient_access_page(site: Any) -> None:
     http, _ = site
     sign_in(http, "clinician-a")
     assert http.get("/web/my-record-access").status_code == 403
+
+
+def test_a_copied_session_cookie_stops_working_at_sign_out(site: Any, secure_settings: Any) -> None:
+    # the cookie alone is the session: sign-out must revoke it server-side, not just ask the
+    # browser to forget it (a copy taken earlier would otherwise work until session_ttl)
+    http, _ = site
+    sign_in(http, "patient-1")
+    copied = http.cookies.get("gpb_session", path="/web")
+    assert copied and http.get("/web/my-record-access").status_code == 200
+    http.post("/web/logout", data={"csrf": _csrf(http.get("/web/my-record-access"))})
+    http.cookies.set("gpb_session", copied, path="/web")
+    assert http.get("/web/my-record-access").status_code == 303  # back to sign-in
+    # the revocation is in the database: a restarted server (fresh memory) still refuses it
+    from gpbridge.security.session_revocation import REVOKED
+    from gpbridge.security.shared_state import StoreState
+
+    assert isinstance(REVOKED.state, StoreState)
+    http.cookies.clear()
+    sign_in(http, "patient-1")  # a new session works
+    assert http.get("/web/my-record-access").status_code == 200

@@ -142,7 +142,8 @@ def create_app(
     # Several workers (or servers on one PostgreSQL): a login may end on another process than it
     # started on, so pending logins, codes and replay marks live in the database they share
     # (switched on while the app runs: from lifespan start to its end).
-    shared = can_share(store) and (settings.workers > 1 or getattr(store, "dialect", "") == "postgresql")
+    # Signed-out web sessions are kept there whenever the store can.
+    shared = settings.workers > 1 or getattr(store, "dialect", "") == "postgresql"
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -152,7 +153,7 @@ def create_app(
             problem = await run_in_threadpool(oidc.prefetch, settings)
             if problem:
                 log.warning("external identity provider not ready (logins will retry): %s", problem)
-        unshare = share_sign_in_state(api.store) if shared else None
+        unshare = share_sign_in_state(api.store, everything=shared) if can_share(api.store) else None
         try:
             yield
         finally:

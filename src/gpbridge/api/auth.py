@@ -14,12 +14,13 @@ from starlette.requests import Request
 
 from gpbridge.config import Settings
 from gpbridge.security.principal import Principal
+from gpbridge.security.session_revocation import REVOKED
 from gpbridge.security.tokens import principal_from_claims, unauthorized, verify_access_token
 
 _CACHE_LIMIT = 4096
 SESSION_SCOPE_KEY = "gpbridge.session"
 # keyed by (key directory, token): a token trusted by one configuration says nothing to another
-_cache: dict[tuple[str, str], tuple[float, Principal]] = {}
+_cache: dict[tuple[str, str], tuple[float, Principal, str | None]] = {}  # (exp, who, session id)
 _lock = threading.Lock()
 
 
@@ -41,17 +42,26 @@ def principal_from_token(token: str, settings: Settings) -> Principal:
     key = (settings.var_dir, token)
     cached = _cache.get(key)
     if cached is not None and cached[0] > now:
+        _refuse_signed_out(cached[2])
         return cached[1]
     claims = verify_access_token(settings, token, now=now)
+    sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
+    _refuse_signed_out(sid)
     who = principal_from_claims(claims)
     with _lock:
         if len(_cache) >= _CACHE_LIMIT:
-            for key in [k for k, (exp, _) in _cache.items() if exp <= now] or list(_cache)[
+            for key in [k for k, (exp, _, _) in _cache.items() if exp <= now] or list(_cache)[
                 : _CACHE_LIMIT // 2
             ]:
                 _cache.pop(key, None)
-        _cache[key] = (float(claims["exp"]), who)
+        _cache[key] = (float(claims["exp"]), who, sid)
     return who
+
+
+def _refuse_signed_out(sid: str | None) -> None:
+    # only web sessions carry a sid: API tokens pay nothing for this
+    if sid is not None and REVOKED.is_revoked(sid):
+        raise unauthorized("This session has been signed out")
 
 
 def principal_for_gpconnect(

@@ -9,7 +9,8 @@ that started the login: then they live in the store's ``auth_state`` table (sche
 worker can finish what another started, and a replay sent to another worker is still refused.
 
 ``share_sign_in_state(store)`` switches all three to the store (``api.app`` does it when
-``Settings.workers > 1`` or the database is PostgreSQL) and returns the undo.
+``Settings.workers > 1`` or the database is PostgreSQL) and returns the undo. Signed-out web
+sessions (``session_revocation``) are kept in the store whenever there is one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class SignInState(Protocol):
 
     def first_use(self, key: str, expires: float, now: float | None = None) -> bool:
         """True the first time ``key`` is claimed; remembered until ``expires``."""
+
+    def holds(self, key: str) -> bool:
+        """Whether ``key`` is held and not expired (nothing is claimed or removed)."""
 
 
 class MemoryState:
@@ -59,6 +63,10 @@ class MemoryState:
             self._values[key] = ("", expires)
             return True
 
+    def holds(self, key: str) -> bool:
+        found = self._values.get(key)
+        return found is not None and found[1] > time.time()
+
     def _sweep(self, now: float) -> None:
         if len(self._values) > 1024:
             self._values = {k: v for k, v in self._values.items() if v[1] > now}
@@ -79,6 +87,9 @@ class StoreState:
     def first_use(self, key: str, expires: float, now: float | None = None) -> bool:
         return self.store.state_first_use(key, expires, time.time() if now is None else now)
 
+    def holds(self, key: str) -> bool:
+        return self.store.state_holds(key, time.time())
+
 
 class UsesSignInState:
     """Base of the holders (pending logins, codes, replay): their ``state`` can be switched."""
@@ -91,13 +102,19 @@ def can_share(store: Any) -> bool:
     return hasattr(store, "state_put")
 
 
-def share_sign_in_state(store: Any) -> Callable[[], None]:
-    """Keep pending logins, authorisation codes and replay marks in ``store``; returns the undo."""
+def share_sign_in_state(store: Any, *, everything: bool = True) -> Callable[[], None]:
+    """Keep sign-in state in ``store``; returns the undo.
+
+    Revoked web sessions always go to the store (a restart must not bring a signed-out session
+    back); pending logins, authorisation codes and replay marks only with ``everything`` (several
+    workers or servers: one process keeps them in memory, faster).
+    """
     from gpbridge.security.authcode import CODES
     from gpbridge.security.login_state import LOGINS
     from gpbridge.security.replay import REPLAY
+    from gpbridge.security.session_revocation import REVOKED
 
-    holders: list[UsesSignInState] = [LOGINS, CODES, REPLAY]
+    holders: list[UsesSignInState] = [REVOKED, LOGINS, CODES, REPLAY] if everything else [REVOKED]
     shared = StoreState(store)
     for holder in holders:
         holder.state = shared

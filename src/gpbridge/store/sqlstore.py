@@ -300,6 +300,11 @@ class SqlStore:
             row = cur.fetchone()
         return str(row[0]) if row is not None and row[1] >= now else None
 
+    def state_holds(self, key: str, now: float) -> bool:
+        with self._read_cursor() as cur:
+            cur.execute(self.dialect_obj.sql("SELECT 1 FROM auth_state WHERE key = ? AND expires > ?"), (key, now))
+            return cur.fetchone() is not None
+
     def state_first_use(self, key: str, expires: float, now: float) -> bool:
         """True the first time ``key`` is claimed (until it expires); claims it."""
         d = self.dialect_obj

@@ -21,8 +21,10 @@ from gpbridge.security.csrf import CSRF_FIELD, csrf_ok, new_csrf_token, set_csrf
 from gpbridge.security.idp import STAFF, user_claims
 from gpbridge.security.principal import ROLE_NAMES
 from gpbridge.security.session import (
+    SESSION_COOKIE,
     clear_session_cookie,
     is_secure,
+    revoke_session,
     session_token,
     set_session_cookie,
 )
@@ -95,6 +97,7 @@ async def logout(request: Request) -> Response:
     if not csrf_ok(request.cookies.get(WEB_CSRF_COOKIE), form.get(CSRF_FIELD)):
         return render_page("login_error.jinja", status=403, message="The sign-out form expired or was forged")
     who = request_context(request, api_of(request)).principal
+    revoke_session(request.cookies.get(SESSION_COOKIE), settings)
     audit_login(request, who, True, "signed out of the web view", interaction="logout")
     response = RedirectResponse("/web/login", status_code=303)
     clear_session_cookie(response, request, settings)
