@@ -114,9 +114,10 @@ def link_patient(
     # Concurrent writers (PostgreSQL) of two records of one person would each find no one and
     # make two people: holding the record's blocking keys until commit makes the second wait and
     # then find the first's person (a read after the wait sees what the first committed).
-    session.lock_keys(sorted(set(blocking_keys(profile))))
+    keys = sorted(set(blocking_keys(profile)))
+    session.lock_keys(keys)
     crowded: set[str] = set()
-    decision = decide(profile, candidates(session, profile, crowded), config.model, config.thresholds)
+    decision = decide(profile, candidates(session, profile, crowded, keys=keys), config.model, config.thresholds)
     return apply_decision(session, patient, record, decision, settings, crowded)
 
 
@@ -153,15 +154,19 @@ def apply_decision(
     return outcome
 
 
-def candidates(session: StoreSession, profile: Profile, crowded: set[str] | None = None) -> list[tuple[str, Profile]]:
+def candidates(session: StoreSession, profile: Profile, crowded: set[str] | None = None, *,
+               keys: list[str] | None = None) -> list[tuple[str, Profile]]:
     """People sharing a blocking key with ``profile``: one indexed token search.
+
+    ``keys``: the profile's distinct blocking keys, when the caller has them already.
 
     When the search comes back full, the keys every one of those people shares are a crowd's
     (``MAX_CANDIDATES`` or more people): they are added to ``crowded``, so the person this record
     joins or starts is not filed under them and the crowd stops growing (``batch.MAX_BLOCK``
     skips such blocks the same way).
     """
-    keys = sorted(set(blocking_keys(profile)))
+    if keys is None:
+        keys = sorted(set(blocking_keys(profile)))
     if not keys:
         return []
     found = session.search(_query(

@@ -57,12 +57,10 @@ class CodeStore(UsesSignInState):
 
     def redeem(self, code: str, client_id: str, redirect_uri: str, verifier: str) -> PendingCode | None:
         """The pending login when everything matches; the code is spent either way."""
-        value = self.state.take(f"code:{code}")
+        value = self.state.take(f"code:{code}")  # None once expired
         if value is None:
             return None
         pending = PendingCode(**orjson.loads(value))
-        if pending.expires < time.time():
-            return None
         if pending.client_id != client_id or pending.redirect_uri != redirect_uri:
             return None
         if not secrets.compare_digest(s256(verifier), pending.challenge):

@@ -39,11 +39,8 @@ class PendingLogins(UsesSignInState):
 
     def take(self, state: str) -> PendingLogin | None:
         """The login ``state`` stands for, once; None when unknown, used or expired."""
-        value = self.state.take(f"login:{state}")
-        if value is None:
-            return None
-        login = PendingLogin(**orjson.loads(value))
-        return login if login.expires >= time.time() else None
+        value = self.state.take(f"login:{state}")  # None once expired
+        return None if value is None else PendingLogin(**orjson.loads(value))
 
 
 LOGINS = PendingLogins()

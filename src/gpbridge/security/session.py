@@ -1,6 +1,6 @@
 """Web-view login sessions: after a login, the browser holds one of our own signed tokens in an
 HttpOnly cookie, so a session is verified exactly like a bearer token (``api.auth``) and any
-worker can check it without shared state. It carries the normalised identity claims (the one
+worker can check it; the only shared state is the list of signed-out sessions. It carries the normalised identity claims (the one
 selected CIS2 role profile, or the patient's NHS number) and lives ``session_ttl`` seconds, or
 until sign-out revokes its ``sid`` (``security.session_revocation``).
 

@@ -92,7 +92,7 @@ class StoreState:
 
 
 class UsesSignInState:
-    """Base of the holders (pending logins, codes, replay): their ``state`` can be switched."""
+    """Base of the holders (pending logins, codes, replay, revoked sessions): their ``state`` can be switched."""
 
     def __init__(self) -> None:
         self.state: SignInState = MemoryState()

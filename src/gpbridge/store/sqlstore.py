@@ -289,8 +289,8 @@ class SqlStore:
         d = self.dialect_obj
         with self._write_cursor() as cur:
             cur.execute(d.sql("DELETE FROM auth_state WHERE expires < ?"), (now,))
-            cur.execute(d.sql("DELETE FROM auth_state WHERE key = ?"), (key,))
-            cur.execute(d.sql("INSERT INTO auth_state (key, value, expires) VALUES (?, ?, ?)"), (key, value, expires))
+            cur.execute(d.sql("INSERT INTO auth_state (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) "
+                              "DO UPDATE SET value = excluded.value, expires = excluded.expires"), (key, value, expires))
 
     def state_take(self, key: str, now: float) -> str | None:
         """The value under ``key``, removed (single use); None when absent or expired."""

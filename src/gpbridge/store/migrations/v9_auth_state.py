@@ -3,7 +3,8 @@
 A login that starts on one worker must be able to finish on another: the pending login behind an
 OAuth ``state``, an authorisation code waiting for its exchange, and the nonces and client
 assertion ids already used (replay) live in ``auth_state`` when the server runs several workers or
-on PostgreSQL. Rows expire within minutes; each write sweeps the expired ones.
+on PostgreSQL. Signed-out web sessions live here always, until their tokens would have expired.
+Each write sweeps the expired rows.
 """
 
 from __future__ import annotations
