@@ -1,0 +1,165 @@
+"""SQLite write floor by index layout: the same rows, written as the store writes them, five ways.
+
+The ingest target (10,000 resources/s through HTTP on two cores) leaves about 200 us of CPU per
+resource for everything. This bench measures how much of that the index layout alone takes: it
+writes exactly the rows ``bench/ingest.py``'s raw mode writes (resource, history and every index
+row the store builds for the synthetic population, precomputed off the clock) into fresh
+databases with the store's pragmas, one transaction per Bundle, and prints resources/s and CPU
+us/resource for each layout, side by side in one run:
+
+  current     the store's layout: each ix_* table clustered by (rid, pid, ...) plus one search
+              index per table in (pid, value..., rid) order
+  one-btree   each ix_* table clustered in search order only (deleting a resource's rows would
+              mean recomputing them): one B-tree per index row instead of two
+  patient     the current layout with the patient compartment leading each search index
+  patient-1   the patient compartment leading, one B-tree per table
+  no-search   no search index at all: the cost of the rows themselves (the floor of the floor)
+
+A Bundle of the synthetic population is one patient's record, so every row in it belongs to that
+patient's compartment (the first Bundle, the practices and their staff, to none). The current
+layout scatters a Bundle's rows over each B-tree (every (pid, code) and (pid, tid) sorts apart),
+so a commit dirties pages all over it; with the compartment leading, a Bundle's rows are
+neighbours. Searches would change with such a layout (docs/search.md, "What a write costs").
+
+    .venv/bin/python bench/sqlite_layout.py [--patients 300] [--entries 40] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median  # noqa: E402
+from gpbridge.store.index_rows import INDEX_TABLES  # noqa: E402
+from ingest import population, precompute_rows  # noqa: E402
+
+# Each table's search-index columns, as the store declares them (store/migrations).
+SEARCH_ORDER = {
+    "ix_token": ("pid", "code", "system", "rid"),
+    "ix_string": ("pid", "norm", "rid"),
+    "ix_date": ("pid", "lo", "hi", "rid"),
+    "ix_number": ("pid", "value", "rid"),
+    "ix_quantity": ("pid", "code", "value", "rid"),
+    "ix_reference": ("pid", "tid", "ttype", "rid"),
+    "ix_uri": ("pid", "uri", "rid"),
+    "ix_composite": ("pid", "code1", "system1", "rid"),
+}
+# Each table's primary key in the store: what makes a row unique (text columns are not part of it).
+STORE_KEY = {
+    "ix_token": ("rid", "pid", "system", "code"),
+    "ix_string": ("rid", "pid", "norm", "exact"),
+    "ix_date": ("rid", "pid", "lo", "hi"),
+    "ix_number": ("rid", "pid", "value"),
+    "ix_quantity": ("rid", "pid", "system", "code", "value"),
+    "ix_reference": ("rid", "pid", "ttype", "tid"),
+    "ix_uri": ("rid", "pid", "uri"),
+    "ix_composite": ("rid", "pid", "system1", "code1", "system2", "code2", "lo2", "hi2", "text2"),
+}
+LAYOUTS = ("current", "one-btree", "patient", "patient-1", "no-search")
+PRAGMAS = ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536", "temp_store = MEMORY",
+           "mmap_size = 268435456", "wal_autocheckpoint = 50000")
+
+
+def _key(table: str) -> str:
+    """The store's primary key reordered to search order: the same uniqueness."""
+    first = SEARCH_ORDER[table]
+    return ", ".join([*first, *(c for c in STORE_KEY[table] if c not in first)])
+
+
+def schema(conn: sqlite3.Connection, layout: str) -> None:
+    conn.execute("CREATE TABLE resource (rid INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL, "
+                 "version INTEGER NOT NULL, lu REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)")
+    conn.execute("CREATE UNIQUE INDEX resource_type_id ON resource (type, id)")
+    conn.execute("CREATE INDEX resource_type_lu ON resource (type, deleted, lu)")
+    conn.execute("CREATE TABLE history (rid INTEGER NOT NULL, version INTEGER NOT NULL, lu REAL NOT NULL, "
+                 "last_updated TEXT NOT NULL, method TEXT NOT NULL, content BLOB, PRIMARY KEY (rid, version))")
+    conn.execute("CREATE INDEX history_lu ON history (lu)")
+    for table, cols in INDEX_TABLES:
+        columns, key = ", ".join(cols), ", ".join(STORE_KEY[table])
+        search = ", ".join(SEARCH_ORDER[table])
+        if layout == "current":
+            conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
+            conn.execute(f"CREATE INDEX {table}_search ON {table} ({search})")
+        elif layout == "one-btree":
+            conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_key(table)})) WITHOUT ROWID")
+        elif layout == "patient":
+            conn.execute(f"CREATE TABLE {table} (compartment, {columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
+            conn.execute(f"CREATE INDEX {table}_search ON {table} (compartment, {search})")
+        elif layout == "patient-1":
+            conn.execute(f"CREATE TABLE {table} (compartment, {columns}, "
+                         f"PRIMARY KEY (compartment, {_key(table)})) WITHOUT ROWID")
+        else:
+            conn.execute(f"CREATE TABLE {table} ({columns})")
+
+
+def compartments(bundles: list[bytes]) -> list[int]:
+    """Per Bundle, a number for the patient whose record it is (0: no patient)."""
+    out = []
+    for n, raw in enumerate(bundles, start=1):
+        entries = orjson.loads(raw).get("entry") or []
+        out.append(n if any(e["resource"]["resourceType"] == "Patient" for e in entries) else 0)
+    return out
+
+
+def write(path: str, layout: str, rows: list, comps: list[int]) -> tuple[float, float]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}")
+    schema(conn, layout)
+    led = layout.startswith("patient")
+    started, cpu = time.perf_counter(), time.process_time()
+    for comp, (res_rows, hist_rows, idx) in zip(comps, rows, strict=True):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO resource VALUES (?, ?, ?, ?, ?, ?)", res_rows)
+        conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", hist_rows)
+        for (table, cols), table_rows in zip(INDEX_TABLES, idx, strict=True):
+            if not table_rows:
+                continue
+            if led:
+                marks = ",".join("?" * (len(cols) + 1))
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", [(comp, *r) for r in table_rows])
+            else:
+                conn.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(cols))})", table_rows)
+        conn.execute("COMMIT")
+    timing = time.perf_counter() - started, time.process_time() - cpu
+    conn.close()
+    return timing
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patients", type=int, default=300)
+    ap.add_argument("--entries", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    bundles, resources = population(args.patients, args.entries)
+    comps = compartments(bundles)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        rows = precompute_rows(f"sqlite:///{tmpdir}/rows.db", bundles)
+        index_rows = sum(len(t) for _, _, idx in rows for t in idx)
+        print(f"population: {len(bundles)} Bundles, {resources:,} resources, {index_rows:,} index rows "
+              f"({index_rows / resources:.1f} a resource); runs alternate between layouts")
+        walls: dict[str, list[float]] = {name: [] for name in LAYOUTS}
+        cpus: dict[str, list[float]] = {name: [] for name in LAYOUTS}
+        for n in range(args.repeat):  # alternating, so a slow spell of the machine hits every layout
+            for layout in LAYOUTS:
+                wall, cpu = write(f"{tmpdir}/{layout}-{n}.db", layout, rows, comps)
+                walls[layout].append(wall)
+                cpus[layout].append(cpu)
+    base = median(cpus["current"])
+    print(f"\n{'layout':12} {'resources/s':>12} {'CPU us/resource':>16} {'vs current':>11}")
+    for layout in LAYOUTS:
+        cpu = median(cpus[layout])
+        print(f"{layout:12} {resources / median(walls[layout]):>12,.0f} {cpu / resources * 1e6:>16,.0f} "
+              f"{base / cpu:>10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
