@@ -40,40 +40,35 @@ from _common import median  # noqa: E402
 from gpbridge.store.index_rows import INDEX_TABLES  # noqa: E402
 from ingest import population, precompute_rows  # noqa: E402
 
-# Each table's search-index columns, as the store declares them (store/migrations).
-SEARCH_ORDER = {
-    "ix_token": ("pid", "code", "system", "rid"),
-    "ix_string": ("pid", "norm", "rid"),
-    "ix_date": ("pid", "lo", "hi", "rid"),
-    "ix_number": ("pid", "value", "rid"),
-    "ix_quantity": ("pid", "code", "value", "rid"),
-    "ix_reference": ("pid", "tid", "ttype", "rid"),
-    "ix_uri": ("pid", "uri", "rid"),
-    "ix_composite": ("pid", "code1", "system1", "rid"),
-}
-# Each table's primary key in the store: what makes a row unique (text columns are not part of it).
-STORE_KEY = {
-    "ix_token": ("rid", "pid", "system", "code"),
-    "ix_string": ("rid", "pid", "norm", "exact"),
-    "ix_date": ("rid", "pid", "lo", "hi"),
-    "ix_number": ("rid", "pid", "value"),
-    "ix_quantity": ("rid", "pid", "system", "code", "value"),
-    "ix_reference": ("rid", "pid", "ttype", "tid"),
-    "ix_uri": ("rid", "pid", "uri"),
-    "ix_composite": ("rid", "pid", "system1", "code1", "system2", "code2", "lo2", "hi2", "text2"),
-}
 LAYOUTS = ("current", "one-btree", "patient", "patient-1", "no-search")
 PRAGMAS = ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536", "temp_store = MEMORY",
            "mmap_size = 268435456", "wal_autocheckpoint = 50000")
 
 
-def _key(table: str) -> str:
+# Per ix_* table, (primary key, search index columns): read from a database the store created, so
+# this bench follows the store's migrations instead of a copy of them.
+Keys = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+def store_keys(path: str) -> Keys:
+    conn = sqlite3.connect(path)
+    keys: Keys = {}
+    for table, _cols in INDEX_TABLES:
+        info = conn.execute(f"PRAGMA table_info({table})").fetchall()
+        primary = tuple(name for _, name, *_, pk in sorted(info, key=lambda c: c[-1]) if pk)
+        search = tuple(row[2] for row in conn.execute(f"PRAGMA index_info({table}_search)"))
+        keys[table] = (primary, search)
+    conn.close()
+    return keys
+
+
+def _search_key(keys: Keys, table: str) -> str:
     """The store's primary key reordered to search order: the same uniqueness."""
-    first = SEARCH_ORDER[table]
-    return ", ".join([*first, *(c for c in STORE_KEY[table] if c not in first)])
+    primary, search = keys[table]
+    return ", ".join([*search, *(c for c in primary if c not in search)])
 
 
-def schema(conn: sqlite3.Connection, layout: str) -> None:
+def schema(conn: sqlite3.Connection, layout: str, keys: Keys) -> None:
     conn.execute("CREATE TABLE resource (rid INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL, "
                  "version INTEGER NOT NULL, lu REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)")
     conn.execute("CREATE UNIQUE INDEX resource_type_id ON resource (type, id)")
@@ -82,19 +77,19 @@ def schema(conn: sqlite3.Connection, layout: str) -> None:
                  "last_updated TEXT NOT NULL, method TEXT NOT NULL, content BLOB, PRIMARY KEY (rid, version))")
     conn.execute("CREATE INDEX history_lu ON history (lu)")
     for table, cols in INDEX_TABLES:
-        columns, key = ", ".join(cols), ", ".join(STORE_KEY[table])
-        search = ", ".join(SEARCH_ORDER[table])
+        columns, key = ", ".join(cols), ", ".join(keys[table][0])
+        search = ", ".join(keys[table][1])
         if layout == "current":
             conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
             conn.execute(f"CREATE INDEX {table}_search ON {table} ({search})")
         elif layout == "one-btree":
-            conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_key(table)})) WITHOUT ROWID")
+            conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_search_key(keys, table)})) WITHOUT ROWID")
         elif layout == "patient":
             conn.execute(f"CREATE TABLE {table} (compartment, {columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
             conn.execute(f"CREATE INDEX {table}_search ON {table} (compartment, {search})")
         elif layout == "patient-1":
             conn.execute(f"CREATE TABLE {table} (compartment, {columns}, "
-                         f"PRIMARY KEY (compartment, {_key(table)})) WITHOUT ROWID")
+                         f"PRIMARY KEY (compartment, {_search_key(keys, table)})) WITHOUT ROWID")
         else:
             conn.execute(f"CREATE TABLE {table} ({columns})")
 
@@ -108,11 +103,11 @@ def compartments(bundles: list[bytes]) -> list[int]:
     return out
 
 
-def write(path: str, layout: str, rows: list, comps: list[int]) -> tuple[float, float]:
+def write(path: str, layout: str, rows: list, comps: list[int], keys: Keys) -> tuple[float, float]:
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in PRAGMAS:
         conn.execute(f"PRAGMA {pragma}")
-    schema(conn, layout)
+    schema(conn, layout, keys)
     led = layout.startswith("patient")
     started, cpu = time.perf_counter(), time.process_time()
     for comp, (res_rows, hist_rows, idx) in zip(comps, rows, strict=True):
@@ -143,6 +138,7 @@ def main() -> None:
     comps = compartments(bundles)
     with tempfile.TemporaryDirectory() as tmpdir:
         rows = precompute_rows(f"sqlite:///{tmpdir}/rows.db", bundles)
+        keys = store_keys(f"{tmpdir}/rows.db")
         index_rows = sum(len(t) for _, _, idx in rows for t in idx)
         print(f"population: {len(bundles)} Bundles, {resources:,} resources, {index_rows:,} index rows "
               f"({index_rows / resources:.1f} a resource); runs alternate between layouts")
@@ -150,7 +146,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {name: [] for name in LAYOUTS}
         for n in range(args.repeat):  # alternating, so a slow spell of the machine hits every layout
             for layout in LAYOUTS:
-                wall, cpu = write(f"{tmpdir}/{layout}-{n}.db", layout, rows, comps)
+                wall, cpu = write(f"{tmpdir}/{layout}-{n}.db", layout, rows, comps, keys)
                 walls[layout].append(wall)
                 cpus[layout].append(cpu)
     base = median(cpus["current"])
