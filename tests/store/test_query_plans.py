@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import psycopg
 
 from gpbridge.search.parse import parse_search
 from gpbridge.search.sql import SqlBuilder
@@ -29,3 +32,87 @@ def test_per_candidate_checks_seek_the_clustered_key(tmp_path: Path) -> None:
         assert "ix_token_search" not in text and "ix_date_search" not in text, text
     finally:
         store.close()
+
+
+# -- PostgreSQL: plans that stay right while a new database fills up ---------------------------
+
+NHS_NUMBER = [("identifier", "https://fhir.nhs.uk/Id/nhs-number|9900000042")]
+
+
+def _patients(n: int, start: int = 0) -> Iterator[dict]:
+    for k in range(start, start + n):
+        yield {"resourceType": "Patient", "id": f"p{k}",
+               "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": f"99{k:08d}"}]}
+
+
+def _organisations(n: int) -> Iterator[dict]:
+    for k in range(n):
+        yield {"resourceType": "Organization", "id": f"o{k}", "name": f"Practice {k}"}
+
+
+def _prepared(store, type_: str, params: list[tuple[str, str]]) -> tuple[str, list]:
+    """The search as a PREPARE statement ($n placeholders) and its arguments."""
+    where, args = SqlBuilder(store).level(parse_search(type_, params), "a")
+    where = where.replace("?", "{}").format(*(f"${n}" for n in range(1, len(args) + 1)))
+    return f"PREPARE q AS SELECT a.rid FROM resource a WHERE {where} ORDER BY a.lu, a.rid LIMIT 2", args
+
+
+def _explain(cur, args: list) -> str:
+    cur.execute(f"EXPLAIN EXECUTE q({', '.join(['%s'] * len(args))})", args)
+    return "\n".join(row[0] for row in cur.fetchall())
+
+
+def test_postgresql_drives_from_the_index_when_statistics_predate_the_type(postgres_store) -> None:
+    """Statistics taken before any Patient existed (a load starts with the practices) must not
+    make an NHS number lookup walk every Patient through the (type, deleted, lu) index."""
+    postgres_store.statistics.first_rows = 10**9  # keep the statistics as they were
+    postgres_store.bulk_load(_organisations(50))
+    with postgres_store.pool.connection() as conn:
+        conn.execute("ANALYZE")
+    postgres_store.bulk_load(_patients(2000))
+    statement, args = _prepared(postgres_store, "Patient", NHS_NUMBER)
+    with postgres_store.pool.connection() as conn:
+        cur = psycopg.ClientCursor(conn)  # the simple protocol: $n inside PREPARE stays the statement's
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+        cur.execute(statement)
+        text = _explain(cur, args)
+        cur.execute("DEALLOCATE q")
+        cur.execute("RESET plan_cache_mode")
+    assert "ix_token_search" in text, text
+    assert "resource_type_lu" not in text and "Seq Scan on resource" not in text, text
+
+
+def test_postgresql_replans_cached_searches_as_the_tables_grow(postgres_store) -> None:
+    """A search prepared while the tables were small is planned again once they have grown."""
+    postgres_store.statistics.first_rows = 200
+    postgres_store.bulk_load(_patients(5))
+    statement, args = _prepared(postgres_store, "Patient", NHS_NUMBER)
+    with postgres_store.pool.connection() as conn:
+        cur = psycopg.ClientCursor(conn)
+        cur.execute("SET plan_cache_mode = force_generic_plan")  # as psycopg's prepared statements
+        cur.execute(statement)
+        _explain(cur, args)  # planned now, for five Patients, and cached
+        postgres_store.bulk_load(_patients(3000, start=5))
+        postgres_store.statistics.wait()
+        text = _explain(cur, args)
+        cur.execute("DEALLOCATE q")
+        cur.execute("RESET plan_cache_mode")
+    assert "ix_token_search" in text, text
+    assert "Seq Scan on resource" not in text, text
+
+
+def test_postgresql_statistics_are_refreshed_as_the_tables_grow(postgres_store) -> None:
+    def analysed() -> int:
+        with postgres_store.pool.connection() as conn:
+            row = conn.execute("SELECT analyze_count + autoanalyze_count FROM pg_stat_user_tables "
+                               "WHERE relname = 'history'").fetchone()
+        return int(row[0])
+
+    postgres_store.statistics.first_rows = 50
+    before = analysed()
+    postgres_store.bulk_load(_patients(20))
+    postgres_store.statistics.wait()
+    assert analysed() == before  # not yet: fewer versions than the first threshold
+    postgres_store.bulk_load(_patients(40, start=20))
+    postgres_store.statistics.wait()
+    assert analysed() > before

@@ -102,13 +102,19 @@ class SqlBuilder:
                 continue
             parts.append(c.sql)
             params.extend(c.params)
-        # With a driver, stop the planner from scanning by type instead ('+' disables an index in SQLite).
-        plus = "+" if driver is not None and self.dialect.name == "sqlite" else ""
+        # With a driver, stop the planner from scanning by type instead: a condition on an
+        # expression over the column cannot use the column's index ("+a.type" in SQLite,
+        # "(a.type || '')" in PostgreSQL). PostgreSQL otherwise takes the (type, deleted, lu) index
+        # whenever its statistics are stale, as during a bulk load, and probes every resource of
+        # the type: 5 ms instead of 0.15 ms for one NHS number among 300 patients, and growing.
+        column = f"{a}.type"
+        if driver is not None:
+            column = f"+{a}.type" if self.dialect.name == "sqlite" else f"({a}.type || '')"
         if len(types) == 1:
-            parts.append(f"{plus}{a}.type = ?")
+            parts.append(f"{column} = ?")
             params.append(types[0])
         elif query.type is not None or query.types:
-            parts.append(f"{plus}{a}.type IN ({','.join('?' * len(types))})")
+            parts.append(f"{column} IN ({','.join('?' * len(types))})")
             params.extend(types)
         parts.append(f"{a}.deleted = 0")
         return " AND ".join(parts), params

@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.store.dialect import POSTGRESQL
+from gpbridge.store.pg_statistics import StatisticsRefresher
 from gpbridge.store.sqlstore import SqlStore
 
 # Rows from which inserts use COPY. Measured (bench/ingest.py raw mode, 40-entry Bundles, ~10
@@ -41,6 +42,7 @@ class PostgresStore(SqlStore):
         self.pool = ConnectionPool(dsn, min_size=1, max_size=max(2, self.settings.pool_size), open=True,
                                    kwargs={"autocommit": False})
         self.migrate()
+        self.statistics = StatisticsRefresher(self.pool)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None) -> PostgresStore:
@@ -103,6 +105,7 @@ class PostgresStore(SqlStore):
 
     def insert_history(self, cur: Any, rows: list[tuple]) -> None:
         # a TEXT column takes str (bytes would be sent as bytea)
+        self.statistics.wrote(len(rows))
         self.insert_rows(cur, "history", ("rid", "version", "lu", "last_updated", "method", "content"),
                          [(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else r[5].decode()) for r in rows])
 
@@ -117,4 +120,5 @@ class PostgresStore(SqlStore):
             conn.execute("DROP SEQUENCE IF EXISTS resource_rid_seq")
 
     def close(self) -> None:
+        self.statistics.close()
         self.pool.close()
