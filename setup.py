@@ -2,7 +2,8 @@
 
 Everything else is in pyproject.toml. The compiled modules are plain Python too: set
 GPBRIDGE_PURE_PYTHON=1 at install time to skip compiling (same behaviour, slower: batch linkage by
-about a third, docs/identity.md; validation by about a quarter, docs/validation.md).
+about a third, docs/identity.md; validation by about a quarter, docs/validation.md; a
+store write by about a tenth, index extraction).
 """
 
 import os
@@ -25,6 +26,16 @@ COMPILED = [
     "src/gpbridge/fhir/element_path.py",
     "src/gpbridge/fhir/structure.py",
     "src/gpbridge/fhir/core_checks.py",
+    # every write: search index extraction (the resource's values for every search parameter)
+    "src/gpbridge/search/fhirpath_runtime.py",
+    "src/gpbridge/search/index_values.py",
+    "src/gpbridge/search/dates.py",
+    "src/gpbridge/search/text.py",
+    "src/gpbridge/search/references.py",
+    "src/gpbridge/search/convert.py",
+    "src/gpbridge/search/composite.py",
+    "src/gpbridge/search/extract.py",
+    "src/gpbridge/store/index_rows.py",
 ]
 
 ext_modules = []

@@ -171,7 +171,7 @@ def date_timing(value: Any, param: str, iv: IndexValues) -> None:
     # The spec: only the outer limits of a Timing matter (events, and repeat.boundsPeriod).
     if type(value) is not dict:
         return
-    ranges = []
+    ranges: list[tuple[float, float]] = []
     events = value.get("event")
     if type(events) is list:
         ranges.extend(r for r in (date_range(e) for e in events if type(e) is str) if r is not None)
