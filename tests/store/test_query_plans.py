@@ -34,6 +34,19 @@ def test_per_candidate_checks_seek_the_clustered_key(tmp_path: Path) -> None:
         store.close()
 
 
+
+def test_or_of_values_seeks_each_value(tmp_path: Path) -> None:
+    """identifier=a,b,c (identity linkage searches a record's blocking keys so) must seek each
+    value, not read every identifier of every Patient."""
+    store = SQLiteStore(str(tmp_path / "plan.db"))
+    try:
+        system = "https://gpbridge.dev/Id/identity-blocking-key"
+        lines = plan(store, "Patient", [("identifier", ",".join(f"{system}|K{n}" for n in range(5)))])
+        seeks = [line for line in lines if "ix_token" in line]
+        assert seeks and all("code=?" in line for line in seeks), lines
+    finally:
+        store.close()
+
 # -- PostgreSQL: plans that stay right while a new database fills up ---------------------------
 
 NHS_NUMBER = [("identifier", "https://fhir.nhs.uk/Id/nhs-number|9900000042")]
