@@ -103,8 +103,14 @@ def required_profiles(settings: Any, resource_type: str) -> list[str]:
 def use_settings_store(settings: Any) -> None:
     """Load the IG packages installed under ``<var_dir>/profiles`` (once per directory)."""
     var_dir = getattr(settings, "var_dir", None)
-    if var_dir:  # os.path.join, not Path: this runs on every write and the key is all use_store needs
-        registry.use_store(os.path.join(var_dir, "profiles"))
+    if var_dir:  # this runs on every write: the joined path is looked up, not rebuilt
+        directory = _profile_dirs.get(var_dir)
+        if directory is None:
+            directory = _profile_dirs[var_dir] = os.path.join(var_dir, "profiles")
+        registry.use_store(directory)
+
+
+_profile_dirs: dict[str, str] = {}  # var_dir -> its profiles directory
 
 
 def _content(resource: dict[str, Any], extra: tuple[str, ...], best_practice: bool) -> list[Issue]:

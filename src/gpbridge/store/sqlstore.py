@@ -32,14 +32,23 @@ _SELECT_CURRENT = (
 )
 
 
+_second_text: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def now_instant() -> tuple[float, str]:
     """The current time as (epoch seconds, FHIR instant with microseconds, UTC)."""
+    global _second_text
     # Whole microseconds, so the float and the instant text round-trip exactly (``_since``).
     micros = time.time_ns() // 1000
     seconds, fraction = divmod(micros, 1_000_000)
-    # As datetime.isoformat(timespec="microseconds") in UTC, without building datetimes (every write).
-    instant = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}+00:00"
-    return micros / 1e6, instant
+    # As datetime.isoformat(timespec="microseconds") in UTC, without building datetimes, and
+    # formatting the date and time once a second (this runs for every version written). One
+    # tuple, read and replaced whole, so threads never pair a second with another's text.
+    cached = _second_text
+    if cached[0] != seconds:
+        cached = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+        _second_text = cached
+    return micros / 1e6, f"{cached[1]}.{fraction:06d}+00:00"
 
 
 def parse_instant(value: str) -> float:
