@@ -21,3 +21,19 @@ def test_every_setting_is_documented() -> None:
     for f in dataclasses.fields(Settings):
         if f.name != "extra":
             assert f"GPBRIDGE_{f.name.upper()}" in text, f"docs/configuration.md does not describe {f.name}"
+
+
+def test_store_calls_choose_inline_or_threads() -> None:
+    import pytest
+
+    from gpbridge.api.context import store_calls_inline
+
+    class Store:
+        blocking_ok = True
+
+    assert store_calls_inline(Settings(), Store()) is True  # auto: the store's own choice
+    assert store_calls_inline(Settings(store_calls="threads"), Store()) is False
+    assert store_calls_inline(Settings(store_calls="inline"), object()) is True
+    assert store_calls_inline(Settings(), object()) is False  # a store that does not say: threads
+    with pytest.raises(ValueError, match="GPBRIDGE_STORE_CALLS"):
+        store_calls_inline(Settings(store_calls="sometimes"), Store())

@@ -32,6 +32,11 @@ class Settings:
     max_page_size: int = 1000
     #: Connections in the PostgreSQL pool.
     pool_size: int = 8
+    #: How request handlers call the store: ``inline`` on the event loop, ``threads`` through the
+    #: thread pool, or ``auto`` (the store's own choice: inline for SQLite and for PostgreSQL, where
+    #: hopping threads cost more CPU in GIL hand-offs than overlapping requests saved, docs/postgresql.md).
+    #: ``threads`` suits a PostgreSQL far enough away that its round trips dominate a request.
+    store_calls: str = "auto"
     #: Validation mode for writes: strict (reject on error), lenient (store, return warnings), off.
     validation: str = "strict"
     #: Resource types that must claim a UK Core profile (comma-separated, or ``*`` for all).

@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 
 from gpbridge.api import audit, errors, ingest, oauth
 from gpbridge.api import identity as identity_api
-from gpbridge.api.context import FHIR_PREFIX, Api
+from gpbridge.api.context import FHIR_PREFIX, Api, store_calls_inline
 from gpbridge.api.errors import Endpoint
 from gpbridge.api.operations import gpconnect, summary, terminology
 from gpbridge.api.operations import validate as validate_op
@@ -136,7 +136,7 @@ def create_app(
         settings=settings,
         store=store,
         audit=audit,
-        inline=bool(getattr(store, "blocking_ok", False)),
+        inline=store_calls_inline(settings, store),
     )
 
     # Several workers (or servers on one PostgreSQL): a login may end on another process than it

@@ -32,7 +32,7 @@ class Api:
     settings: Settings
     store: Store
     audit: AuditSink = field(default_factory=NullAuditSink)
-    # SQLite calls are sub-millisecond: a thread hop would cost more than it saves.
+    # Call the store on the event loop (``store_calls_inline``): a thread hop costs more than it saves.
     inline: bool = False
     cache: dict[str, Any] = field(default_factory=dict)  # e.g. the CapabilityStatement bytes
 
@@ -41,6 +41,16 @@ class Api:
         if self.inline:
             return fn(*args, **kwargs)
         return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def store_calls_inline(settings: Settings, store: Any) -> bool:
+    """Whether request handlers call ``store`` on the event loop (``GPBRIDGE_STORE_CALLS``)."""
+    mode = settings.store_calls.strip().lower()
+    if mode == "auto":
+        return bool(getattr(store, "blocking_ok", False))
+    if mode in ("inline", "threads"):
+        return mode == "inline"
+    raise ValueError(f"GPBRIDGE_STORE_CALLS must be auto, inline or threads, not {settings.store_calls!r}")
 
 
 def api_of(request: Request) -> Api:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from gpbridge.api.context import Api, request_context
+from gpbridge.api.context import Api, request_context, store_calls_inline
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.identity.nhs_number import is_valid_nhs_number
@@ -137,7 +137,7 @@ def pds_app(api_or_settings: Api | Settings, store: Store | None = None, *, audi
         if store is None:
             raise ValueError("pds_app(settings, store): a store is needed")
         api = Api(settings=api_or_settings, store=store, audit=audit or NullAuditSink(),
-                  inline=bool(getattr(store, "blocking_ok", False)))
+                  inline=store_calls_inline(api_or_settings, store))
     else:
         api = api_or_settings
     service = PdsService(api)
