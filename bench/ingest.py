@@ -42,7 +42,7 @@ from _common import median, postgres_available, process_tree_cpu, reset_postgres
 from gpbridge.config import Settings  # noqa: E402
 from gpbridge.demo.population import generate_population  # noqa: E402
 from gpbridge.store import open_store  # noqa: E402
-from gpbridge.store.index_rows import INDEX_TABLES, with_rid  # noqa: E402
+from gpbridge.store.index_rows import INDEX_TABLES, stored_rows  # noqa: E402
 from gpbridge.store.transaction import process_bundle  # noqa: E402
 
 
@@ -60,16 +60,29 @@ def precompute_rows(url: str, bundles: list[bytes]) -> list[tuple[list[tuple], l
     for raw in bundles:
         bundle = orjson.loads(raw)
         res_rows, hist_rows, idx = [], [], [[] for _ in INDEX_TABLES]
+        # references between the Bundle's entries as the store rewrites them (compartments follow them)
+        targets = {e["fullUrl"]: f"{e['resource']['resourceType']}/raw-{rid + n}"
+                   for n, e in enumerate(bundle.get("entry") or [], start=1) if e.get("fullUrl")}
         for entry in bundle.get("entry") or []:
-            resource = entry["resource"]
+            resource = _rewritten(entry["resource"], targets)
             rid += 1
             res_rows.append((rid, resource["resourceType"], f"raw-{rid}", 1, 0.0, 0))
             hist_rows.append((rid, 1, 0.0, "2026-01-01T00:00:00+00:00", "POST", orjson.dumps(resource)))
-            for k, rows in enumerate(store.index_builder.rows(resource["resourceType"], resource)):
-                idx[k].extend(with_rid(rid, rows))
+            rows_by_table, comp = store.index_builder.rows_and_compartment(resource["resourceType"], resource)
+            for k, rows in enumerate(rows_by_table):
+                idx[k].extend(stored_rows(rid, comp, rows, store.index_builder.global_pids() if k == 0 else frozenset()))
         out.append((res_rows, hist_rows, idx))
     store.close()
     return out
+
+
+def _rewritten(node: Any, targets: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: (targets.get(v, v) if k == "reference" and isinstance(v, str) else _rewritten(v, targets))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewritten(v, targets) for v in node]
+    return node
 
 
 class Timing(NamedTuple):

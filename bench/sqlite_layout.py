@@ -1,25 +1,23 @@
-"""SQLite write floor by index layout: the same rows, written as the store writes them, five ways.
+"""SQLite write floor by index layout: the same rows, written as the store writes them, four ways.
 
 The ingest target (10,000 resources/s through HTTP on two cores) leaves about 200 us of CPU per
 resource for everything. This bench measures how much of that the index layout alone takes: it
 writes exactly the rows ``bench/ingest.py``'s raw mode writes (resource, history and every index
-row the store builds for the synthetic population, precomputed off the clock) into fresh
-databases with the store's pragmas, one transaction per Bundle, and prints resources/s and CPU
-us/resource for each layout, side by side in one run:
+row the store builds for the synthetic population, compartment included, precomputed off the
+clock) into fresh databases with the store's pragmas, one transaction per Bundle, and prints
+resources/s and CPU us/resource for each layout, side by side in one run:
 
-  current     the store's layout: each ix_* table clustered by (rid, pid, ...) plus one search
-              index per table in (pid, value..., rid) order
-  one-btree   each ix_* table clustered in search order only (deleting a resource's rows would
-              mean recomputing them): one B-tree per index row instead of two
-  patient     the current layout with the patient compartment leading each search index
-  patient-1   the patient compartment leading, one B-tree per table
+  current     the store's layout (schema v10): each ix_* table clustered by (rid, pid, ...) plus
+              one search index per table led by the patient compartment (store.compartment)
+  global      the layout before v10: the same search indexes without the compartment, so a
+              Bundle's rows land all over each of them
+  one-btree   each ix_* table clustered in compartment-led search order only: one B-tree per
+              index row (deleting a resource's rows, per-candidate seeks by rid, would need more)
   no-search   no search index at all: the cost of the rows themselves (the floor of the floor)
 
-A Bundle of the synthetic population is one patient's record, so every row in it belongs to that
-patient's compartment (the first Bundle, the practices and their staff, to none). The current
-layout scatters a Bundle's rows over each B-tree (every (pid, code) and (pid, tid) sorts apart),
-so a commit dirties pages all over it; with the compartment leading, a Bundle's rows are
-neighbours. Searches would change with such a layout (docs/search.md, "What a write costs").
+A Bundle of the synthetic population is one patient's record, so with the compartment leading
+its rows are neighbours in each search index; without it they scatter and a commit dirties pages
+all over every index (docs/search.md, "What a write costs in pages").
 
     .venv/bin/python bench/sqlite_layout.py [--patients 300] [--entries 40] [--repeat 3]
 """
@@ -33,14 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median  # noqa: E402
 from gpbridge.store.index_rows import INDEX_TABLES  # noqa: E402
 from ingest import population, precompute_rows  # noqa: E402
 
-LAYOUTS = ("current", "one-btree", "patient", "patient-1", "no-search")
+LAYOUTS = ("current", "global", "one-btree", "no-search")
 PRAGMAS = ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536", "temp_store = MEMORY",
            "mmap_size = 268435456", "wal_autocheckpoint = 50000")
 
@@ -82,45 +78,27 @@ def schema(conn: sqlite3.Connection, layout: str, keys: Keys) -> None:
         if layout == "current":
             conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
             conn.execute(f"CREATE INDEX {table}_search ON {table} ({search})")
+        elif layout == "global":
+            conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
+            conn.execute(f"CREATE INDEX {table}_search ON {table} ({search.removeprefix('comp, ')})")
         elif layout == "one-btree":
             conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_search_key(keys, table)})) WITHOUT ROWID")
-        elif layout == "patient":
-            conn.execute(f"CREATE TABLE {table} (compartment, {columns}, PRIMARY KEY ({key})) WITHOUT ROWID")
-            conn.execute(f"CREATE INDEX {table}_search ON {table} (compartment, {search})")
-        elif layout == "patient-1":
-            conn.execute(f"CREATE TABLE {table} (compartment, {columns}, "
-                         f"PRIMARY KEY (compartment, {_search_key(keys, table)})) WITHOUT ROWID")
         else:
             conn.execute(f"CREATE TABLE {table} ({columns})")
 
 
-def compartments(bundles: list[bytes]) -> list[int]:
-    """Per Bundle, a number for the patient whose record it is (0: no patient)."""
-    out = []
-    for n, raw in enumerate(bundles, start=1):
-        entries = orjson.loads(raw).get("entry") or []
-        out.append(n if any(e["resource"]["resourceType"] == "Patient" for e in entries) else 0)
-    return out
-
-
-def write(path: str, layout: str, rows: list, comps: list[int], keys: Keys) -> tuple[float, float]:
+def write(path: str, layout: str, rows: list, keys: Keys) -> tuple[float, float]:
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in PRAGMAS:
         conn.execute(f"PRAGMA {pragma}")
     schema(conn, layout, keys)
-    led = layout.startswith("patient")
     started, cpu = time.perf_counter(), time.process_time()
-    for comp, (res_rows, hist_rows, idx) in zip(comps, rows, strict=True):
+    for res_rows, hist_rows, idx in rows:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT INTO resource VALUES (?, ?, ?, ?, ?, ?)", res_rows)
         conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", hist_rows)
         for (table, cols), table_rows in zip(INDEX_TABLES, idx, strict=True):
-            if not table_rows:
-                continue
-            if led:
-                marks = ",".join("?" * (len(cols) + 1))
-                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", [(comp, *r) for r in table_rows])
-            else:
+            if table_rows:
                 conn.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(cols))})", table_rows)
         conn.execute("COMMIT")
     timing = time.perf_counter() - started, time.process_time() - cpu
@@ -135,7 +113,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     bundles, resources = population(args.patients, args.entries)
-    comps = compartments(bundles)
     with tempfile.TemporaryDirectory() as tmpdir:
         rows = precompute_rows(f"sqlite:///{tmpdir}/rows.db", bundles)
         keys = store_keys(f"{tmpdir}/rows.db")
@@ -146,7 +123,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {name: [] for name in LAYOUTS}
         for n in range(args.repeat):  # alternating, so a slow spell of the machine hits every layout
             for layout in LAYOUTS:
-                wall, cpu = write(f"{tmpdir}/{layout}-{n}.db", layout, rows, comps, keys)
+                wall, cpu = write(f"{tmpdir}/{layout}-{n}.db", layout, rows, keys)
                 walls[layout].append(wall)
                 cpus[layout].append(cpu)
     base = median(cpus["current"])

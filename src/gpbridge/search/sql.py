@@ -20,7 +20,7 @@ from typing import Any
 
 from gpbridge.fhir.outcome import bad_request
 from gpbridge.search import params as registry
-from gpbridge.search.derived import derived_params
+from gpbridge.search.derived import derived_codes, derived_params
 from gpbridge.search.query import (
     Clause,
     CompositeValue,
@@ -35,6 +35,7 @@ from gpbridge.search.query import (
     UriValue,
 )
 from gpbridge.search.text import normalise
+from gpbridge.store import compartment
 from gpbridge.store.base import SearchResult, StoredResource
 
 TOP = "\U0010ffff"  # sorts after every character: the upper bound of a prefix range
@@ -70,6 +71,7 @@ class SqlBuilder:
         self.dialect = store.dialect_obj
         self.pids: dict[tuple[str, str], int] = store.pids
         self._n = 0
+        self._compartments: tuple[str, list[Any]] = ("", [])  # a level's, while its clauses are built
 
     def alias(self, prefix: str) -> str:
         self._n += 1
@@ -89,7 +91,12 @@ class SqlBuilder:
     def level(self, query: SearchQuery, a: str) -> tuple[str, list[Any]]:
         """WHERE-clause body (without 'WHERE') and params for resources matching ``query`` at alias ``a``."""
         types = self.types_of(query)
-        conds = [self.condition(c, types, a) for c in query.clauses]
+        outer = self._compartments
+        self._compartments = self.compartments_of(query, types)
+        try:
+            conds = [self.condition(c, types, a) for c in query.clauses]
+        finally:
+            self._compartments = outer
         drivers = sorted((c for c in conds if c.driver_sql is not None), key=lambda c: c.rank)
         parts: list[str] = []
         params: list[Any] = []
@@ -118,6 +125,28 @@ class SqlBuilder:
             params.extend(types)
         parts.append(f"{a}.deleted = 0")
         return " AND ".join(parts), params
+
+    def compartments_of(self, query: SearchQuery, types: list[str]) -> tuple[str, list[Any]]:
+        """The compartments a level's resources can be in, as a condition on ``{x}.comp`` to put
+        in front of a driving clause (``"{x}.comp = ? AND "``), or nothing where the search
+        indexes do not lead with the compartment (``Dialect.compartment_indexes``). It only
+        narrows what the query requires anyway (``store.compartment``).
+        """
+        if not self.dialect.compartment_indexes:
+            return "", []
+        home = compartment.HOME_PARAMETER
+        if not any(registry.param(t, home) for t in types):  # outside the Patient compartment
+            return "{x}.comp = ? AND ", [compartment.NONE]
+        if len(types) == 1 and (types[0], home) in self.pids and home not in derived_codes(types[0]):
+            for clause in (c for c in query.clauses if c.param == home and c.kind == "reference"):
+                if clause.modifier not in (None, "Patient"):
+                    continue
+                ids = [v.id for v in clause.values if isinstance(v, ReferenceValue) and v.url is None
+                       and v.type in (None, "Patient") and v.id is not None]
+                if ids and len(ids) == len(clause.values):
+                    comps = sorted({compartment.key(i) for i in ids} | {compartment.SEVERAL})
+                    return f"{{x}}.comp IN ({','.join('?' * len(comps))}) AND ", comps
+        return "{x}.comp IN (SELECT comp FROM compartment) AND ", []
 
     @staticmethod
     def types_of(query: SearchQuery) -> list[str]:
@@ -170,18 +199,23 @@ class SqlBuilder:
         seek_where = (f"{pid_sql} AND ({' OR '.join(seek_ors)})" if len(seek_ors) > 1
                       else f"{pid_sql} AND {seek_ors[0]}")
         all_params = pid_params + params
+        comp_template, comp_params = self._compartments
+        if comp_template and table == "ix_token" and clause.param in compartment.GLOBAL_PARAMETERS:
+            comp_template, comp_params = "{x}.comp = ? AND ", [compartment.NONE]  # filed under none
+        comp_sql = comp_template.format(x=x)
         if len(ors) > 1:
             # Driving with OR: the pid goes inside each alternative, so every alternative is an index
             # seek of its own (SQLite's MULTI-INDEX OR, PostgreSQL's BitmapOr). "pid = ? AND (a OR b)"
             # made SQLite read every row of the parameter instead: identity linkage's search for a
             # record's blocking keys walked all Patients' identifiers, growing with the database.
-            where = " OR ".join(f"({pid_sql} AND {sql})" for sql in ors)
+            where = " OR ".join(f"({comp_sql}{pid_sql} AND {sql})" for sql in ors)
             driver_params: list[Any] = []
             for p in value_params:
+                driver_params.extend(comp_params)
                 driver_params.extend(pid_params)
                 driver_params.extend(p)
         else:
-            where, driver_params = f"{pid_sql} AND {ors[0]}", all_params
+            where, driver_params = f"{comp_sql}{pid_sql} AND {ors[0]}", comp_params + all_params
         exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {seek_where})"
         if negate:
             return Condition("NOT " + exists, all_params)
@@ -291,9 +325,11 @@ class SqlBuilder:
             params.extend([sub.type, *p])
         where = f"{pid_sql} AND ({' OR '.join(ors)})"
         all_params = pid_params + params
+        comp_template, comp_params = self._compartments
         return Condition(
             f"EXISTS (SELECT 1 FROM ix_reference {x} WHERE {x}.rid = {a}.rid AND {where})", all_params,
-            RANK["chain"], f"SELECT {x}.rid FROM ix_reference {x} WHERE {where}", all_params,
+            RANK["chain"], f"SELECT {x}.rid FROM ix_reference {x} WHERE {comp_template.format(x=x)}{where}",
+            comp_params + all_params,
         )
 
     def _has(self, clause: Clause, types: list[str], a: str) -> Condition:
@@ -599,7 +635,9 @@ def _reverse(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, 
     pid_sql, pid_params = _in("x.pid", pids)
     for type_, ids in by_type.items():
         id_sql, id_params = _in("x.tid", ids)
-        where = (f"a.rid IN (SELECT x.rid FROM ix_reference x WHERE {pid_sql} AND x.ttype = ? AND {id_sql})")
+        # any compartment: the referring resources may belong to any patient (store.compartment)
+        comps = "x.comp IN (SELECT comp FROM compartment) AND " if store.dialect_obj.compartment_indexes else ""
+        where = f"a.rid IN (SELECT x.rid FROM ix_reference x WHERE {comps}{pid_sql} AND x.ttype = ? AND {id_sql})"
         rows.extend(_fetch(cur, store, where, [*pid_params, type_, *id_params]))
     del d
     return rows

@@ -19,6 +19,11 @@ class Dialect:
     key_text: str  # text compared byte-wise (codes, normalised strings, ids): C collation in PostgreSQL
     blob_json: str  # JSON document column as version 1 created it (v8 makes PostgreSQL's TEXT)
     without_rowid: str  # suffix for clustered index tables
+    # Search indexes lead with the patient compartment (schema v10, store.compartment). SQLite:
+    # a Bundle's rows are neighbours, so a commit writes far fewer pages. PostgreSQL keeps them
+    # global: its cost is per row, not per page dirtied, and the compartment-led indexes measured
+    # no better there (docs/postgresql.md), so its plans stay as they were.
+    compartment_indexes: bool
 
     def sql(self, query: str) -> str:
         """Rewrite ``?`` placeholders for the driver. Our SQL never contains a literal ``?``."""
@@ -35,6 +40,7 @@ SQLITE = Dialect(
     key_text="TEXT",
     blob_json="BLOB",
     without_rowid=" WITHOUT ROWID",
+    compartment_indexes=True,
 )
 
 POSTGRESQL = Dialect(
@@ -45,4 +51,5 @@ POSTGRESQL = Dialect(
     key_text='TEXT COLLATE "C"',
     blob_json="JSONB",
     without_rowid="",
+    compartment_indexes=False,
 )

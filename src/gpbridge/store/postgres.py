@@ -121,7 +121,7 @@ class PostgresStore(SqlStore):
             for table in ("ix_token", "ix_string", "ix_date", "ix_number", "ix_quantity", "ix_reference",
                           "ix_uri", "ix_composite", "search_param", "history", "resource", "schema_version",
                           "tx_system", "tx_concept", "tx_description", "tx_edge", "tx_closure", "tx_property",
-                          "tx_map", "tx_resource", "tx_state", "auth_state"):
+                          "tx_map", "tx_resource", "tx_state", "auth_state", "compartment"):
                 conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
             conn.execute("DROP SEQUENCE IF EXISTS resource_rid_seq")
 

@@ -26,8 +26,9 @@ class PreparedWrite:
     id: str
     head: bytes  # '{"resourceType":..,"id":..,"meta":{"versionId":"'
     rest: bytes  # '"' + the client's other meta + '}' + the other elements + '}'
-    index: list[list[tuple]]  # rows per ``INDEX_TABLES`` table, each without its rid
+    index: list[list[tuple]]  # rows per ``INDEX_TABLES`` table, each without its rid and comp
     issues: list[Issue] = field(default_factory=list)  # validation warnings to report
+    comp: int = 0  # the resource's compartment (``store.compartment``)
 
     def content(self, version: int, last_updated: str) -> bytes:
         """The stored JSON: resourceType, id and meta (versionId, lastUpdated first) lead."""

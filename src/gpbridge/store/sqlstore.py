@@ -18,11 +18,11 @@ from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError, bad_request, gone, not_found, precondition_failed
 from gpbridge.search import sql as search_sql
 from gpbridge.search.query import SearchQuery
-from gpbridge.store import migrations
+from gpbridge.store import compartment, migrations
 from gpbridge.store.base import SearchResult, StoredResource, WriteResult
 from gpbridge.store.dialect import Dialect
 from gpbridge.store.ids import new_id
-from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder, with_rid
+from gpbridge.store.index_rows import INDEX_TABLES, IndexRowBuilder, stored_rows
 from gpbridge.store.prepared import PreparedWrite, serialise_parts
 
 _SELECT_CURRENT = (
@@ -99,7 +99,8 @@ class SqlSession:
         self.new_rows: dict[int, _Row] = {}  # inserted this session (by rid)
         self.changed_rows: dict[int, _Row] = {}  # existing rows updated this session
         self.history: list[tuple] = []
-        self.index: dict[int, list[list[tuple]] | None] = {}  # rid -> rows per index table
+        # rid -> (compartment, rows per index table); None: a deletion, no rows
+        self.index: dict[int, tuple[int, list[list[tuple]]] | None] = {}
         self.clear_rids: list[int] = []  # existing rids whose old index rows go
         self._rid_pool: list[int] = []
         self._last_rid = 0
@@ -199,7 +200,7 @@ class SqlSession:
         version = 1 if existing is None else existing.version + 1
         content = prepared.content(version, last_updated)
         row = self._record(type_, id_, existing, version, False, lu, last_updated, method, content)
-        self.index[row.rid] = prepared.index
+        self.index[row.rid] = (prepared.comp, prepared.index)
         return row.stored()
 
     def _record(self, type_, id_, existing, version, deleted, lu, last_updated, method, content) -> _Row:
@@ -251,12 +252,22 @@ class SqlSession:
         store.insert_history(cur, self.history)
         self.history = []
         per_table: list[list[tuple]] = [[] for _ in INDEX_TABLES]
-        for rid, rows in self.index.items():
-            if rows:
+        compartments: set[int] = set()
+        global_pids = store.index_builder.global_pids()  # ix_token rows filed under no compartment
+        for rid, entry in self.index.items():
+            if entry:
+                comp, rows = entry
+                compartments.add(comp)
                 for k, table_rows in enumerate(rows):
                     if table_rows:
-                        per_table[k].extend(with_rid(rid, table_rows))
+                        per_table[k].extend(stored_rows(rid, comp, table_rows, global_pids if k == 0 else frozenset()))
         self.index = {}
+        # Every compartment a row is filed under is listed, in the same transaction, so searches
+        # that cannot name the patient find it (store.compartment); usually one new row a Bundle.
+        compartments.difference_update((compartment.NONE, compartment.SEVERAL))
+        if compartments and d.compartment_indexes:  # PostgreSQL's search indexes do not use it
+            cur.executemany(d.sql("INSERT INTO compartment (comp) VALUES (?) ON CONFLICT DO NOTHING"),
+                            [(c,) for c in sorted(compartments)])
         for (table, cols), rows in zip(INDEX_TABLES, per_table, strict=True):
             if rows:
                 store.insert_rows(cur, table, cols, rows)
@@ -383,7 +394,8 @@ class SqlStore:
         """Serialise ``resource`` as ``type_/id_`` and extract its index rows: no database needed,
         so callers run this before the write transaction (``store.prepared``)."""
         head, rest = serialise_parts(type_, id_, resource)
-        return PreparedWrite(type_, id_, head, rest, self.index_builder.rows(type_, resource))
+        rows, comp = self.index_builder.rows_and_compartment(type_, resource)
+        return PreparedWrite(type_, id_, head, rest, rows, comp=comp)
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, type_: str, id_: str) -> StoredResource:

@@ -102,6 +102,7 @@ def _all() -> list[Migration]:
         v7_derived_params,
         v8_text_content,
         v9_auth_state,
+        v10_compartments,
     )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
@@ -113,6 +114,7 @@ def _all() -> list[Migration]:
         v7_derived_params.MIGRATION,
         v8_text_content.MIGRATION,
         v9_auth_state.MIGRATION,
+        v10_compartments.MIGRATION,
     ]
 
 
