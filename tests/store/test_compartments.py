@@ -28,7 +28,10 @@ def ids(store: Store, type_: str, params: list[tuple[str, str]]) -> list[str]:
     return sorted(m.id for m in store.search(parse_search(type_, params)).matches)
 
 
-def comps(store: Store, type_: str, id_: str) -> set[int]:
+def comps(store: Store, type_: str, id_: str) -> set[int] | None:
+    """The compartments a resource's token rows are filed under; None where the dialect files none."""
+    if not store.dialect_obj.compartment_indexes:  # type: ignore[attr-defined]
+        return None
     with store._read_cursor() as cur:  # type: ignore[attr-defined]  # noqa: SLF001
         cur.execute(store.dialect_obj.sql(  # type: ignore[attr-defined]
             "SELECT DISTINCT x.comp FROM ix_token x JOIN resource r ON r.rid = x.rid WHERE r.type = ? AND r.id = ?"),
@@ -40,8 +43,8 @@ def test_searches_with_and_without_the_patient_find_the_same(store: Store) -> No
     for n, who in enumerate(["a", "a", "b"]):
         write(store, observation(f"Patient/{who}"), f"o{n}")
     write(store, {"resourceType": "Patient", "identifier": [{"system": "urn:x", "value": "1"}]}, "a")
-    assert comps(store, "Observation", "o0") == {compartment.key("a")}
-    assert comps(store, "Patient", "a") == {compartment.NONE}  # outside any compartment's range
+    assert comps(store, "Observation", "o0") in ({compartment.key("a")}, None)
+    assert comps(store, "Patient", "a") in ({compartment.NONE}, None)  # outside any compartment's range
     assert ids(store, "Observation", [("patient", "Patient/a")]) == ["o0", "o1"]
     assert ids(store, "Observation", [("patient", "a"), ("code", f"{SNOMED}|27113001")]) == ["o0", "o1"]
     assert ids(store, "Observation", [("subject", "Patient/b")]) == ["o2"]  # not the home parameter
@@ -59,7 +62,7 @@ def test_a_resource_naming_several_patients_is_found_by_each(store: Store) -> No
         {"actor": {"reference": "Patient/a"}, "status": "accepted"},
         {"actor": {"reference": "Patient/b"}, "status": "accepted"}]}
     write(store, appointment, "ap1")
-    assert comps(store, "Appointment", "ap1") == {compartment.SEVERAL}
+    assert comps(store, "Appointment", "ap1") in ({compartment.SEVERAL}, None)
     assert ids(store, "Appointment", [("patient", "Patient/a")]) == ["ap1"]
     assert ids(store, "Appointment", [("patient", "Patient/b"), ("status", "booked")]) == ["ap1"]
     assert ids(store, "Appointment", [("patient", "Patient/c")]) == []
@@ -68,7 +71,7 @@ def test_a_resource_naming_several_patients_is_found_by_each(store: Store) -> No
 def test_an_update_moves_a_resource_to_its_new_patient(store: Store) -> None:
     write(store, observation("Patient/a"), "o1")
     write(store, observation("Patient/b"), "o1")
-    assert comps(store, "Observation", "o1") == {compartment.key("b")}
+    assert comps(store, "Observation", "o1") in ({compartment.key("b")}, None)
     assert ids(store, "Observation", [("patient", "Patient/a")]) == []
     assert ids(store, "Observation", [("patient", "Patient/b")]) == ["o1"]
 
@@ -76,7 +79,7 @@ def test_an_update_moves_a_resource_to_its_new_patient(store: Store) -> None:
 def test_references_that_are_not_local_patients_file_nowhere(store: Store) -> None:
     write(store, observation("https://elsewhere.example/fhir/Patient/a"), "o1")
     write(store, observation("Group/g1"), "o2")
-    assert comps(store, "Observation", "o1") == comps(store, "Observation", "o2") == {compartment.NONE}
+    assert comps(store, "Observation", "o1") == comps(store, "Observation", "o2") in ({compartment.NONE}, None)
     assert ids(store, "Observation", [("subject", "https://elsewhere.example/fhir/Patient/a")]) == ["o1"]
     assert ids(store, "Observation", [("subject", "Group/g1")]) == ["o2"]
     assert ids(store, "Observation", [("patient", "Patient/a")]) == []
@@ -133,7 +136,8 @@ def test_identifiers_are_filed_under_no_compartment(store: Store) -> None:
             "WHERE p.type = 'Observation' AND p.code IN ('identifier', 'code') ORDER BY x.code"))
         filed = dict(cur.fetchall())
     assert filed == {"27113001": filed["27113001"], "r0": compartment.NONE, "r1": compartment.NONE}
-    assert filed["27113001"] in (compartment.key("a"), compartment.key("b"))
+    if store.dialect_obj.compartment_indexes:  # type: ignore[attr-defined]
+        assert filed["27113001"] in (compartment.key("a"), compartment.key("b"))
     assert ids(store, "Observation", [("identifier", "urn:lab|r1")]) == ["o1"]
     assert ids(store, "Observation", [("identifier", "urn:lab|r0"), ("patient", "Patient/a")]) == ["o0"]
     assert ids(store, "Observation", [("identifier", "urn:lab|r0"), ("patient", "Patient/b")]) == []

@@ -139,6 +139,12 @@ class IndexRowBuilder:
         ], compartment.of_patients(patients)
 
 
+def with_rid(rid: int, rows: list[tuple]) -> list[tuple]:
+    """Index rows as stored where rows carry no compartment (``Dialect.compartment_indexes``)."""
+    head = (rid,)
+    return [head + row for row in rows]
+
+
 def stored_rows(rid: int, comp: int, rows: list[tuple], global_pids: frozenset[int] = frozenset()) -> list[tuple]:
     """Index rows as stored: the resource's rid, the row, the resource's compartment (NONE for the
     rows of ``global_pids``: ``compartment.GLOBAL_PARAMETERS``)."""
@@ -154,8 +160,7 @@ def composite_rows(pids: dict[tuple[str, str], int], type_: str, resource: dict[
     index rows had a compartment)."""
     derived = derived_codes(type_)
     by_code = {code: pid for (t, code), pid in pids.items() if t == type_ and code not in derived}
-    head = (rid,)
-    return [head + row for row in _composites(by_code, extractor_for(type_).extract(resource).composites)]
+    return with_rid(rid, _composites(by_code, extractor_for(type_).extract(resource).composites))
 
 
 def _composites(pids: dict[str, int], composites: list[tuple]) -> list[tuple]:

@@ -4,7 +4,8 @@ with it (``store.compartment``; docs/search.md, "What a write costs as the datab
 The DDL adds the ``compartment`` table; the data step adds the ``comp`` column (0 for every
 existing row), files existing rows under their compartments, worked out from the stored
 ``patient`` reference rows exactly as a write does, then rebuilds each search index with ``comp``
-first where the dialect files them so (``Dialect.compartment_indexes``: SQLite).
+first, where the dialect files rows so (``Dialect.compartment_indexes``: SQLite). On PostgreSQL
+the column is added and stays 0.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def file_rows(cur: Any, d: Dialect, store: Any) -> None:
         if not _has_column(cur, d, table, "comp"):
             cur.execute(f"ALTER TABLE {table} ADD COLUMN comp {d.integer} NOT NULL DEFAULT 0")
     store._load_search_params_with(cur)
+    if not d.compartment_indexes:
+        return  # search indexes without compartments (PostgreSQL): every row keeps comp 0
     home = [pid for (_, code), pid in store.pids.items() if code == compartment.HOME_PARAMETER]
     patients: dict[int, set[str]] = {}
     if home:
@@ -73,10 +76,9 @@ def file_rows(cur: Any, d: Dialect, store: Any) -> None:
     for start in range(0, len(known), BATCH):
         cur.executemany(d.sql("INSERT INTO compartment (comp) VALUES (?) ON CONFLICT DO NOTHING"),
                         [(c,) for c in known[start:start + BATCH]])
-    if d.compartment_indexes:
-        for table, columns in SEARCH_COLUMNS.items():
-            cur.execute(f"DROP INDEX IF EXISTS {table}_search")
-            cur.execute(f"CREATE INDEX {table}_search ON {table} (comp, {columns})")
+    for table, columns in SEARCH_COLUMNS.items():
+        cur.execute(f"DROP INDEX IF EXISTS {table}_search")
+        cur.execute(f"CREATE INDEX {table}_search ON {table} (comp, {columns})")
 
 
 MIGRATION = Migration(10, "index rows filed by patient compartment; search indexes lead with it", ddl, file_rows)
