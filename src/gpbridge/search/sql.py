@@ -3,14 +3,16 @@
 Shape of a query at one level (alias ``a`` over ``resource``)::
 
     SELECT ... FROM resource a
-    WHERE a.rid IN (SELECT x.rid FROM ix_<kind> x WHERE x.pid = ? AND ...)   -- the driving clause
+    WHERE a.rid IN (SELECT x.rid FROM ix_<kind> x WHERE x.comp IN (...) AND x.pid = ? AND ...)  -- drives
       AND EXISTS (SELECT 1 FROM ix_<kind> y WHERE y.rid = a.rid AND y.pid = ? AND ...)  -- the others
       AND a.type = ? AND a.deleted = 0
 
 The most selective clause (by a fixed ranking: ids and references first, broad dates last)
 drives; every other clause is a correlated EXISTS that seeks the index table's clustered key
-(rid, pid, ...), so cost follows the driving set, not the table size. Chains and ``_has`` nest
-the same builder on another alias.
+(rid, pid, ...), so cost follows the driving set, not the table size. On SQLite the search
+indexes lead with the patient compartment, so the driver names the compartments its rows can be
+in (``compartments_of``; none on PostgreSQL). Chains and ``_has`` nest the same builder on
+another alias.
 """
 
 from __future__ import annotations
