@@ -252,33 +252,30 @@ class SqlSession:
         store.insert_history(cur, self.history)
         self.history = []
         per_table: list[list[tuple]] = [[] for _ in INDEX_TABLES]
-        if d.compartment_indexes:
-            compartments: set[int] = set()
-            global_pids = store.index_builder.global_pids()  # ix_token rows filed under no compartment
-            for rid, entry in self.index.items():
-                if entry:
-                    comp, rows = entry
-                    compartments.add(comp)
-                    for k, table_rows in enumerate(rows):
-                        if table_rows:
-                            per_table[k].extend(
-                                stored_rows(rid, comp, table_rows, global_pids if k == 0 else frozenset()))
-            # Every compartment a row is filed under is listed, in the same transaction, so searches
-            # that cannot name the patient find it (store.compartment); usually one new row a Bundle.
-            compartments.difference_update((compartment.NONE, compartment.SEVERAL))
-            if compartments:
-                cur.executemany(d.sql("INSERT INTO compartment (comp) VALUES (?) ON CONFLICT DO NOTHING"),
-                                [(c,) for c in sorted(compartments)])
-        else:  # search indexes without compartments (PostgreSQL): the column keeps its default
-            for rid, entry in self.index.items():
-                if entry:
-                    for k, table_rows in enumerate(entry[1]):
-                        if table_rows:
-                            per_table[k].extend(with_rid(rid, table_rows))
+        # SQLite files rows by compartment; PostgreSQL's search indexes have none (the column
+        # keeps its default there: Dialect.compartment_indexes).
+        filed = d.compartment_indexes
+        global_pids = store.index_builder.global_pids() if filed else frozenset()
+        compartments: set[int] = set()
+        for rid, entry in self.index.items():
+            if entry:
+                comp, rows = entry
+                compartments.add(comp)
+                for k, table_rows in enumerate(rows):
+                    if table_rows:
+                        per_table[k].extend(
+                            stored_rows(rid, comp, table_rows, global_pids if k == 0 else frozenset()) if filed
+                            else with_rid(rid, table_rows))
+        # Every compartment a row is filed under is listed, in the same transaction, so searches
+        # that cannot name the patient find it (store.compartment); usually one new row a Bundle.
+        compartments.difference_update((compartment.NONE, compartment.SEVERAL))
+        if filed and compartments:
+            cur.executemany(d.sql("INSERT INTO compartment (comp) VALUES (?) ON CONFLICT DO NOTHING"),
+                            [(c,) for c in sorted(compartments)])
         self.index = {}
         for (table, cols), rows in zip(INDEX_TABLES, per_table, strict=True):
             if rows:
-                store.insert_rows(cur, table, cols if d.compartment_indexes else cols[:-1], rows)
+                store.insert_rows(cur, table, cols if filed else cols[:-1], rows)
 
 
 class SqlStore:
