@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import sys
 import tempfile
 import time
@@ -38,7 +37,15 @@ from urllib.parse import urlsplit
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, postgres_available, process_tree_cpu, reset_postgres, server_process  # noqa: E402
+from _common import (  # noqa: E402
+    encoded_post,
+    median,
+    postgres_available,
+    process_tree_cpu,
+    reset_postgres,
+    send_encoded,
+    server_process,
+)
 from gpbridge.config import Settings  # noqa: E402
 from gpbridge.demo.population import generate_population  # noqa: E402
 from gpbridge.store import open_store  # noqa: E402
@@ -148,28 +155,24 @@ def run_http(url: str, bundles: list[bytes], clients: int = 2, workers: int = 2)
     with server_process(url, workers=workers) as (base, proc):
 
         target = urlsplit(base)
+        host, port = target.hostname or "127.0.0.1", target.port or 80
+
+        def encoded(raws: list[bytes]) -> list[bytes]:
+            return [encoded_post(host, port, target.path, raw, headers) for raw in raws]
 
         def send(share: list[bytes]) -> None:
-            # http.client, not httpx: the sender shares this machine's cores with the server, and a
-            # lighter client leaves the server more of them (a real sender runs elsewhere).
             # A connection per Bundle: whichever worker is free accepts it. Kept open, both
             # connections land on one worker about half the time and the other worker idles.
-            for raw in share:
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-                try:
-                    conn.request("POST", target.path, body=raw, headers=headers)
-                    r = conn.getresponse()
-                    answer = r.read()
-                finally:
-                    conn.close()
-                if r.status != 200:
-                    raise RuntimeError(f"transaction failed: {r.status} {answer[:300]!r}")
+            for request in share:
+                status, answer = send_encoded(host, port, request)
+                if status != 200:
+                    raise RuntimeError(f"transaction failed: {status} {answer[:600]!r}")
 
-        warm = warm_up_bundles()  # one connection per Bundle, concurrently: every worker gets some
+        warm = encoded(warm_up_bundles())  # one connection per Bundle, concurrently: every worker gets some
         with ThreadPoolExecutor(len(warm)) as pool:
             for done in [pool.submit(send, [raw]) for raw in warm]:
                 done.result()
-        shares = [bundles[k::clients] for k in range(clients)]
+        shares = [encoded(bundles[k::clients]) for k in range(clients)]
         started, cpu, server_cpu = time.perf_counter(), time.process_time(), process_tree_cpu(proc.pid)
         with ThreadPoolExecutor(clients) as pool:
             for done in [pool.submit(send, share) for share in shares]:
