@@ -154,3 +154,47 @@ def test_index_rows_written_are_those_the_stored_json_yields(store: Store) -> No
                     filed = stored_rows(rid, 0, rows)
                 assert sorted(map(tuple, cur.fetchall()), key=repr) == sorted([r[1:] for r in filed], key=repr), (
                     type_, table)
+
+
+def test_a_linked_patient_is_validated_before_the_write_lock_and_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identity linkage reads and writes in the session, so a Patient is linked and stored inside
+    the write lock; its validation walk needs no database and is done before the lock is taken."""
+    import contextlib
+    from collections.abc import Iterator
+
+    from gpbridge.store import interactions
+
+    events: list[str] = []
+    validate = interactions.validate_for_write
+
+    def counted(resource: dict[str, Any], settings: Any, expected_type: str | None = None) -> Any:
+        events.append(f"validate {expected_type}")
+        return validate(resource, settings, expected_type)
+
+    open_session = store.session
+
+    @contextlib.contextmanager
+    def session() -> Iterator[Any]:
+        events.append("lock")
+        with open_session() as s:
+            yield s
+
+    monkeypatch.setattr(interactions, "validate_for_write", counted)
+    monkeypatch.setattr(store, "session", session)
+    pid = "urn:uuid:67676767-2222-3333-4444-555555555555"
+    out = process(store, bundle(
+        "transaction",
+        post(patient(nhs(67)), pid, ifNoneExist=f"identifier={NHS}|{nhs(67)}"),
+        post(observation(pid)),
+    ))
+    assert events == ["validate Patient", "validate Observation", "lock"]
+    assert out["entry"][0]["response"]["status"] == "201 Created"
+    assert source_patients(store) == 1
+    linked = read(store, out["entry"][0]["response"]["location"])
+    assert any(link["type"] == "seealso" for link in linked.get("link", [])), linked  # linked in the lock
+    # a Patient that fails validation still fails the Bundle at its own entry, nothing written
+    with pytest.raises(FhirError) as err:
+        process(store, bundle("transaction", post(patient(nhs(68), gender="nonsense"), "urn:uuid:p68")))
+    assert err.value.status in (400, 422)
+    assert any(e.startswith("Bundle.entry[0].resource") for i in err.value.issues for e in i.expression)
+    assert source_patients(store) == 1

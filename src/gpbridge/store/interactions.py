@@ -216,6 +216,7 @@ def create(
     if_none_exist: Criteria | None = None,
     expected_type: str | None = None,
     minted: bool = False,
+    validated: list[Issue] | None = None,
 ) -> WriteResult:
     """Create (POST). ``if_none_exist``: 0 matches → create, 1 → that one unchanged, more → 412.
 
@@ -232,7 +233,7 @@ def create(
     if id_ is None:
         id_, minted = new_id(), True
     prepared = prepare_create(session, resource, settings, id_=id_, expected_type=type_, link_in=session,
-                              new=minted)
+                              new=minted, validated=validated)
     result = session.create(prepared, minted=minted)
     result.issues = prepared.issues
     return result
@@ -247,16 +248,30 @@ def prepare_create(
     expected_type: str | None = None,
     link_in: StoreSession | None = None,
     new: bool = True,
+    validated: list[Issue] | None = None,
 ) -> PreparedWrite:
     """A create's checks and validation, and the resource made ready to store as ``id_``.
 
     Needs no transaction: transaction Bundles call it before taking the write lock — except for a
     Patient with ``link_in``, whose identity linkage reads and writes in that session.
+    ``validated``: the warnings of ``validate_create`` already run on this very resource.
     """
     type_ = resource_type_of(resource, expected_type)
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
-    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, new)
+    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, new, validated)
+
+
+def validate_create(resource: dict[str, Any], settings: Settings, expected_type: str | None = None) -> list[Issue]:
+    """``prepare_create``'s checks and validation alone (raises as it does; returns the warnings).
+
+    Transaction Bundles run it before the write lock for a Patient, whose linkage and the rest of
+    whose preparation must wait for the session, so the lock is not held for the validation walk.
+    """
+    type_ = resource_type_of(resource, expected_type)
+    if "id" in resource:
+        resource = {k: v for k, v in resource.items() if k != "id"}
+    return validate_for_write(resource, settings, type_)
 
 
 def prepare_update(
@@ -288,8 +303,9 @@ def _validated_and_prepared(
     settings: Settings,
     link_in: StoreSession | None,
     new: bool,
+    validated: list[Issue] | None = None,
 ) -> PreparedWrite:
-    warnings = validate_for_write(resource, settings, type_)
+    warnings = validate_for_write(resource, settings, type_) if validated is None else validated
     if link_in is not None and type_ == "Patient":
         _link_patient(link_in, resource, settings, id_, new)
     prepared = preparer.prepare(type_, id_, resource)

@@ -89,6 +89,8 @@ class _Entry:
     prepared: PreparedWrite | None = None
     failure: FhirError | None = None
     used_full_urls: list[str] | None = None  # fullUrls its references were resolved through
+    # A linked Patient's validation warnings, found before the lock (its linkage reads the session)
+    validated: list[Issue] | None = None
 
     @property
     def where(self) -> str:
@@ -219,18 +221,23 @@ class _Run:
         linkage = self.settings.identity_linkage
         for entry in ordered:
             if linkage and entry.type == "Patient":
-                continue  # identity linkage reads and writes in the session: done in the lock
+                # identity linkage reads and writes in the session, so the rest is done in the lock
+                if entry.method == "POST":
+                    self._prepare_entry(entry, validate_only=True)
+                continue
             if entry.method == "POST" or (entry.method == "PUT" and entry.id is not None):
                 self._prepare_entry(entry)
 
-    def _prepare_entry(self, entry: _Entry) -> None:
+    def _prepare_entry(self, entry: _Entry, *, validate_only: bool = False) -> None:
         resource, type_, target = entry.resource, entry.type, entry.provisional_id
         assert resource is not None and type_ is not None and target is not None
         self.used = []
         try:
             self._rewrite(resource, 1)
             entry.used_full_urls = self.used
-            if entry.method == "POST":
+            if validate_only:
+                entry.validated = ops.validate_create(resource, self.settings, type_)
+            elif entry.method == "POST":
                 entry.prepared = ops.prepare_create(self.store, resource, self.settings, id_=target,
                                                     expected_type=type_)
             else:
@@ -255,11 +262,13 @@ class _Run:
                 self.refs[old] = self.refs[entry.full_url]
             entry.prepared = None
             entry.failure = None
+            entry.validated = None
         if moved:
             for entry in writes:
                 if entry.used_full_urls and not moved.isdisjoint(entry.used_full_urls):
                     entry.prepared = None
                     entry.failure = None
+                    entry.validated = None
 
     # -- batch --------------------------------------------------------------------------------
 
@@ -396,7 +405,7 @@ class _Run:
         if entry.method == "POST":
             # POST targets are always freshly minted ids (an ifNoneExist match writes nothing)
             result = ops.create(session, resource, settings=self.settings, id_=target, expected_type=type_,
-                                minted=True)
+                                minted=True, validated=entry.validated)
         else:
             if "id" not in resource:  # conditional update without an id in the body
                 resource["id"] = target
