@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,24 @@ AUTOCHECKPOINT_PAGES = 50_000  # ~200 MB of WAL before a commit would checkpoint
 CHECKPOINT_WAL_BYTES = 8 * 1024 * 1024  # the background checkpoint starts past this WAL size
 WRITER_WAIT_SECONDS = 30.0  # as busy_timeout: then the write fails as "database is locked"
 WRITER_POLL_SECONDS = 0.0002
+# Rows per INSERT statement, largest first. One multi-row ``VALUES`` statement runs the VM once for
+# many rows, where executemany resets, rebinds and steps it, releasing the GIL, for every row.
+# Measured with callgrind, 40 patients' transaction Bundles (1,399 resources, ~11 index rows each)
+# through process_bundle: 819,000 -> 772,000 instructions a resource (-5.8%). Few sizes, so each
+# table has few statements to cache.
+ROWS_PER_INSERT = (64, 16, 4, 1)
+STATEMENT_CACHE = 512  # prepared statements kept per connection (sqlite3's default is 128)
+_insert_sql: dict[tuple[str, tuple[str, ...], int], str] = {}
+
+
+def insert_statement(table: str, cols: tuple[str, ...], rows: int) -> str:
+    """``INSERT INTO table (cols) VALUES (?, ...), ...`` for ``rows`` rows, built once."""
+    key = (table, cols, rows)
+    sql = _insert_sql.get(key)
+    if sql is None:
+        one = "(" + ",".join("?" * len(cols)) + ")"
+        sql = _insert_sql[key] = f"INSERT INTO {table} ({','.join(cols)}) VALUES {','.join([one] * rows)}"
+    return sql
 
 
 class _WriterQueue:
@@ -138,7 +157,8 @@ class SQLiteStore(SqlStore):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0,
+                                   cached_statements=STATEMENT_CACHE)
             synchronous = self.settings.sqlite_synchronous.upper()
             if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
                 raise ValueError(f"GPBRIDGE_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -197,6 +217,21 @@ class SQLiteStore(SqlStore):
         finally:
             if queue is not None:
                 queue.release()
+
+    def insert_rows(self, cur: Any, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
+        """The rows in statements of ``ROWS_PER_INSERT`` rows each (greedily, largest first)."""
+        start, total = 0, len(rows)
+        for size in ROWS_PER_INSERT:
+            count = (total - start) // size
+            if not count:
+                continue
+            end = start + count * size
+            sql = insert_statement(table, cols, size)
+            if size == 1:
+                cur.executemany(sql, rows[start:end])
+            else:
+                cur.executemany(sql, [tuple(chain.from_iterable(rows[i:i + size])) for i in range(start, end, size)])
+            start = end
 
     def allocate_rids(self, cur: Any, n: int, floor: int) -> list[int]:
         # Under BEGIN IMMEDIATE no other writer can take rids, so MAX(rid) is safe to extend.
