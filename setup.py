@@ -36,6 +36,8 @@ COMPILED = [
     "src/gpbridge/search/composite.py",
     "src/gpbridge/search/extract.py",
     "src/gpbridge/store/index_rows.py",
+    # every write in a transaction Bundle: its references rewritten, its nesting checked
+    "src/gpbridge/store/reference_walk.py",
 ]
 
 ext_modules = []

@@ -39,6 +39,7 @@ from gpbridge.fhir.outcome import (
 from gpbridge.store import interactions as ops
 from gpbridge.store.base import Store, StoredResource, StoreSession, WriteResult
 from gpbridge.store.prepared import PreparedWrite
+from gpbridge.store.reference_walk import rewrite_references
 
 log = logging.getLogger(__name__)
 
@@ -489,31 +490,9 @@ class _Run:
     # -- references -----------------------------------------------------------------------------
 
     def _rewrite(self, node: dict[str, Any], depth: int) -> None:
-        """Rewrite every ``reference`` in one walk, checking nesting depth on the way.
-
-        Mutates values of existing keys only, which is safe while iterating a dict.
-        """
-        if depth > self.max_depth:
+        """Rewrite every ``reference`` in one walk, checking nesting depth on the way."""
+        if not rewrite_references(node, depth, self.max_depth, self._resolve):
             raise _too_deep(self.max_depth)
-        for key, value in node.items():
-            kind = type(value)
-            if kind is str:
-                if key == "reference":
-                    node[key] = self._resolve(value)
-            elif kind is dict:
-                self._rewrite(value, depth + 1)
-            elif kind is list:
-                self._rewrite_list(value, depth + 1)
-
-    def _rewrite_list(self, items: list[Any], depth: int) -> None:
-        if depth > self.max_depth:
-            raise _too_deep(self.max_depth)
-        for value in items:
-            kind = type(value)
-            if kind is dict:
-                self._rewrite(value, depth + 1)
-            elif kind is list:
-                self._rewrite_list(value, depth + 1)
 
     def _resolve(self, reference: str) -> str:
         mapped = self.refs.get(reference)
