@@ -15,6 +15,7 @@ written, so a search that cannot name the patient seeks each compartment's range
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 NONE = 0  # no patient (or a type outside the Patient compartment)
 SEVERAL = 1  # more than one patient on the home parameter
@@ -25,6 +26,7 @@ HOME_PARAMETER = "patient"
 GLOBAL_PARAMETERS = frozenset({"identifier"})
 
 
+@lru_cache(maxsize=4096)  # a Bundle's ~40 resources name one patient: hash it once, not 40 times
 def key(patient_id: str) -> int:
     """The compartment number of ``Patient/<patient_id>``: never NONE or SEVERAL."""
     value = int.from_bytes(hashlib.blake2b(patient_id.encode(), digest_size=8).digest(), "big") >> 1

