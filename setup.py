@@ -38,6 +38,9 @@ COMPILED = [
     "src/gpbridge/store/index_rows.py",
     # every write in a transaction Bundle: its references rewritten, its nesting checked
     "src/gpbridge/store/reference_walk.py",
+    "src/gpbridge/store/transaction.py",
+    "src/gpbridge/store/prepared.py",
+    "src/gpbridge/store/ids.py",
 ]
 
 ext_modules = []

@@ -198,3 +198,105 @@ def test_a_linked_patient_is_validated_before_the_write_lock_and_once(store: Sto
     assert err.value.status in (400, 422)
     assert any(e.startswith("Bundle.entry[0].resource") for i in err.value.issues for e in i.expression)
     assert source_patients(store) == 1
+
+
+def _person_of(store: Store, nhs_number: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The source Patient with this NHS number and its golden Patient."""
+    from gpbridge.identity.golden import person_of_source
+
+    [ref] = found(store, "Patient", identifier=f"{NHS}|{nhs_number}")
+    source = read(store, ref)
+    person = person_of_source(source)
+    assert person is not None, source
+    return source, read(store, f"Patient/{person}")
+
+
+def test_a_new_persons_golden_and_source_are_made_ready_before_the_write_lock(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new Patient's linkage is worked out before the lock on the guess that it starts a new
+    person; in the lock only the candidate search and the decision run. A second record of the
+    same person proves the guess wrong, and is linked in the lock as before."""
+    import contextlib
+    from collections.abc import Iterator
+
+    from gpbridge.identity.golden import BLOCKING_KEY_SYSTEM, members
+
+    events: list[str] = []
+    open_session, prepare = store.session, store.prepare
+
+    @contextlib.contextmanager
+    def session() -> Iterator[Any]:
+        events.append("lock")
+        with open_session() as s:
+            yield s
+        events.append("unlock")
+
+    def counted(type_: str, id_: str, resource: dict[str, Any]) -> Any:
+        events.append(f"prepare {type_}")
+        return prepare(type_, id_, resource)
+
+    monkeypatch.setattr(store, "session", session)
+    monkeypatch.setattr(store, "prepare", counted)
+    pid = "urn:uuid:69696969-2222-3333-4444-555555555555"
+    name = [{"family": "Speculand", "given": ["Ada"]}]
+    out = process(store, bundle(
+        "transaction",
+        post(patient(nhs(69), name=name, birthDate="1970-01-02"), pid, ifNoneExist=f"identifier={NHS}|{nhs(69)}"),
+        post(observation(pid)),
+    ))
+    # golden, source and the Observation made ready before the lock; nothing prepared inside it
+    assert events == ["prepare Patient", "prepare Patient", "prepare Observation", "lock", "unlock"]
+    source, golden = _person_of(store, nhs(69))
+    assert members(golden) == [source["id"]]
+    assert out["entry"][0]["response"]["location"].startswith(f"Patient/{source['id']}/")
+    keys = [i["value"] for i in golden["identifier"] if i["system"] == BLOCKING_KEY_SYSTEM]
+    assert keys and found(store, "Patient", identifier=f"{BLOCKING_KEY_SYSTEM}|{keys[0]}") == [f"Patient/{golden['id']}"]
+
+    # the same person from another source: linked to that golden, made ready in the lock
+    events.clear()
+    process(store, bundle("transaction", post(patient(nhs(69), name=name, birthDate="1970-01-02",
+                                                       gender="female"), "urn:uuid:p69b")))
+    # the guess (golden, source) was wrong: the golden is updated and the source made ready in the lock
+    assert events == ["prepare Patient", "prepare Patient", "lock", "prepare Patient", "prepare Patient", "unlock"]
+    assert source_patients(store) == 2
+    sources = found(store, "Patient", identifier=f"{NHS}|{nhs(69)}")
+    person = read(store, f"Patient/{golden['id']}")
+    assert sorted(members(person)) == sorted(r.split("/")[1] for r in sources)
+
+
+def test_a_speculated_linkage_stores_what_the_lock_would_have(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same Bundle with the guess made before the lock and without it: the same source and
+    golden Patient (ids aside), found by the same searches."""
+    from gpbridge.config import Settings
+    from gpbridge.identity.golden import BLOCKING_KEY_SYSTEM
+    from gpbridge.store import interactions, open_store
+
+    def stored(speculate: bool, name: str) -> tuple[bytes, bytes, list[str]]:
+        url = f"sqlite:///{tmp_path}/{name}.db"
+        store = open_store(url, Settings(database=url))
+        with monkeypatch.context() as m:
+            if not speculate:
+                m.setattr(interactions, "speculate_create", lambda *a, **k: None)
+            process(store, bundle("transaction", post(
+                patient(nhs(70), name=[{"family": "Same", "given": ["Sam", "Q"]}], birthDate="1980-03-04",
+                        gender="male", address=[{"line": ["1 High St"], "postalCode": "LS1 4AP"}]),
+                "urn:uuid:p70", ifNoneExist=f"identifier={NHS}|{nhs(70)}")))
+        source, golden = _person_of(store, nhs(70))
+        keys = sorted(i["value"] for i in golden["identifier"] if i["system"] == BLOCKING_KEY_SYSTEM)
+        assert all(found(store, "Patient", identifier=f"{BLOCKING_KEY_SYSTEM}|{k}") == [f"Patient/{golden['id']}"]
+                   for k in keys)
+        store.close()
+        ids = {source["id"]: "SOURCE", golden["id"]: "GOLDEN"}
+
+        def normal(resource: dict[str, Any]) -> bytes:
+            resource = {**resource, "meta": {k: v for k, v in resource["meta"].items()
+                                             if k not in ("versionId", "lastUpdated")}}
+            text = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS).decode()
+            for old, new in ids.items():
+                text = text.replace(old, new)
+            return text.encode()
+
+        return normal(source), normal(golden), keys
+
+    assert stored(True, "guessed") == stored(False, "in-lock")

@@ -24,7 +24,8 @@ from gpbridge.identity.decide import CONFLICT, LINKED, NEW, REVIEW, Decision, Sc
 from gpbridge.identity.model import Model
 from gpbridge.identity.profile import Profile, profile_of
 from gpbridge.search.query import Clause, ReferenceValue, SearchQuery, TokenValue
-from gpbridge.store.base import StoreSession
+from gpbridge.store.base import Preparer, StoreSession
+from gpbridge.store.prepared import PreparedWrite
 
 SKIPPED = "skipped"
 MAX_CANDIDATES = 60
@@ -72,6 +73,45 @@ class LinkOutcome:
     review_task: str | None = None  # Task id when a reviewer must decide
     candidate: str | None = None  # for review/conflict: the person it may (also) be
     candidates: list[Scored] = field(default_factory=list)
+    # the source as stored, when the Speculation was right: the caller stores it as it is
+    source: PreparedWrite | None = None
+
+
+@dataclass
+class Speculation:
+    """A new Patient's linkage worked out before the write lock, on the guess that it starts a
+    new person (in a bulk load nearly every Patient does): its blocking keys, and the person's
+    golden Patient and the source (with its ``seealso`` link to that person) made ready to store.
+
+    ``link_patient`` uses it only if the decision, taken in the session as always, starts a new
+    person and no blocking key is crowded; otherwise it is dropped and the linkage runs as
+    without it. Either way the same rows are written: only where the CPU work happens moves."""
+
+    source_id: str
+    profile: Profile
+    keys: list[str]
+    golden_id: str
+    golden: PreparedWrite
+    source: PreparedWrite
+
+
+def speculate(preparer: Preparer, patient: dict[str, Any], settings: Settings | None, *,
+              patient_id: str) -> Speculation | None:
+    """``link_patient``'s work for a just-minted Patient that starts a new person, without the
+    session (``patient`` as ``link_patient`` would get it). None when linkage would skip it."""
+    if (patient.get("resourceType") != "Patient" or gold.is_golden(patient)
+            or patient_id.startswith(gold.GOLDEN_PREFIX) or gold.invalidated(patient)):
+        return None
+    if not IdentityConfig.from_settings(settings or Settings()).enabled:
+        return None
+    record = {**patient, "id": patient_id}
+    profile = profile_of(record)
+    golden = gold.build_golden(gold.new_golden_id(), [record])
+    linked = dict(patient)  # set_person_link replaces the list: the caller's patient is untouched
+    gold.set_person_link(linked, golden["id"])
+    return Speculation(patient_id, profile, sorted(set(blocking_keys(profile))), golden["id"],
+                       preparer.prepare("Patient", golden["id"], _as_stored(golden)),
+                       preparer.prepare("Patient", patient_id, linked))
 
 
 def link_patient(
@@ -81,13 +121,16 @@ def link_patient(
     settings: Settings | None = None,
     patient_id: str | None = None,
     new: bool = False,
+    speculation: Speculation | None = None,
 ) -> LinkOutcome:
     """Match one incoming Patient and record the outcome in ``session``.
 
     ``patient`` must carry the id it is stored under (or pass ``patient_id``); call it *before*
     the Patient is written, so the ``seealso`` link added to ``patient`` is stored with it and no
     extra version is made. ``new``: the id was just minted, so no stored version can be linked
-    yet (saves a read). Golden Patients (our own writes) are skipped.
+    yet (saves a read). Golden Patients (our own writes) are skipped. ``speculation``: ``speculate``
+    for this very Patient before the lock; when it holds, the outcome's ``source`` is the Patient
+    to store.
     """
     source_id = patient_id or patient.get("id")
     if (patient.get("resourceType") != "Patient" or gold.is_golden(patient)
@@ -102,7 +145,9 @@ def link_patient(
     if not config.enabled:
         return LinkOutcome(SKIPPED, None, reason="identity linkage is switched off")
     record = {**patient, "id": source_id}
-    profile = profile_of(record)
+    if speculation is not None and (not new or speculation.source_id != source_id):
+        speculation = None
+    profile = speculation.profile if speculation is not None else profile_of(record)
 
     current = None if new else current_person(session, source_id)
     if current is not None:  # an update of a linked source: the person learns the new values
@@ -114,16 +159,16 @@ def link_patient(
     # Concurrent writers (PostgreSQL) of two records of one person would each find no one and
     # make two people: holding the record's blocking keys until commit makes the second wait and
     # then find the first's person (a read after the wait sees what the first committed).
-    keys = sorted(set(blocking_keys(profile)))
+    keys = speculation.keys if speculation is not None else sorted(set(blocking_keys(profile)))
     session.lock_keys(keys)
     crowded: set[str] = set()
     decision = decide(profile, candidates(session, profile, crowded, keys=keys), config.model, config.thresholds)
-    return apply_decision(session, patient, record, decision, settings, crowded)
+    return apply_decision(session, patient, record, decision, settings, crowded, speculation)
 
 
 def apply_decision(
     session: StoreSession, patient: dict[str, Any], record: dict[str, Any], decision: Decision, settings: Settings,
-    crowded: set[str] | None = None,
+    crowded: set[str] | None = None, speculation: Speculation | None = None,
 ) -> LinkOutcome:
     from gpbridge.identity.review import open_review
 
@@ -135,19 +180,26 @@ def apply_decision(
         write_golden(session, golden, settings)
         gold.set_person_link(patient, golden["id"])
         return LinkOutcome(LINKED, golden["id"], decision.score, decision.reason, candidates=decision.candidates)
-    golden = gold.build_golden(gold.new_golden_id(), [record])
-    if crowded:
-        gold.mark_crowded(golden, crowded)
-    write_golden(session, golden, settings, create=True)
-    gold.set_person_link(patient, golden["id"])
-    outcome = LinkOutcome(decision.action, golden["id"], decision.score, decision.reason,
+    source: PreparedWrite | None = None
+    if speculation is not None and not crowded:  # the guess held: store what was made before the lock
+        golden_id = speculation.golden_id
+        session.create(speculation.golden, minted=True)  # a fresh uuid4: no stored one to look for
+        source = speculation.source
+    else:
+        golden = gold.build_golden(gold.new_golden_id(), [record])
+        if crowded:
+            gold.mark_crowded(golden, crowded)
+        write_golden(session, golden, settings, create=True)
+        golden_id = golden["id"]
+    gold.set_person_link(patient, golden_id)
+    outcome = LinkOutcome(decision.action, golden_id, decision.score, decision.reason,
                           candidate=decision.person if decision.action in (REVIEW, CONFLICT) else None,
-                          candidates=decision.candidates)
+                          candidates=decision.candidates, source=source)
     if decision.action in (REVIEW, CONFLICT):
         best = decision.candidates[0] if decision.candidates else None
         levels = next((s.levels for s in decision.candidates if s.person == decision.person), None)
         outcome.review_task = open_review(
-            session, settings, kind=decision.action, source=record["id"], source_person=golden["id"],
+            session, settings, kind=decision.action, source=record["id"], source_person=golden_id,
             candidate=str(decision.person), score=decision.score, reason=decision.reason,
             comparison=explain(levels) if levels else {}, weight=best.weight if best else None,
         )
@@ -280,11 +332,16 @@ def write_golden(session: StoreSession, golden: dict[str, Any], settings: Settin
     the source write that caused it fail (tests check goldens validate). Golden Patients are
     also skipped by ``link_patient``, so nothing recurses.
     """
-    golden = {k: v for k, v in golden.items() if k != "meta"} | {"meta": _own_meta(golden)}
+    golden = _as_stored(golden)
     if create:
         session.create(golden, golden["id"])
     else:
         session.update("Patient", golden["id"], golden)
+
+
+def _as_stored(golden: dict[str, Any]) -> dict[str, Any]:
+    """A golden Patient as stored: its meta cut to what it owns (no versionId or lastUpdated)."""
+    return {k: v for k, v in golden.items() if k != "meta"} | {"meta": _own_meta(golden)}
 
 
 def _own_meta(golden: dict[str, Any]) -> dict[str, Any]:
@@ -292,5 +349,5 @@ def _own_meta(golden: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k in ("tag", "security", "profile")}
 
 
-__all__ = ["LinkOutcome", "IdentityConfig", "link_patient", "candidates", "person_containing", "NEW", "LINKED",
+__all__ = ["LinkOutcome", "IdentityConfig", "Speculation", "speculate", "link_patient", "candidates", "person_containing", "NEW", "LINKED",
            "REVIEW", "CONFLICT", "SKIPPED"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import jsonpatch
@@ -35,6 +35,9 @@ from gpbridge.search.query import SearchQuery
 from gpbridge.store import ids
 from gpbridge.store.base import Preparer, StoredResource, StoreSession, WriteResult
 from gpbridge.store.prepared import PreparedWrite
+
+if TYPE_CHECKING:
+    from gpbridge.identity.linkage import Speculation
 
 # FHIR R4 id datatype: https://hl7.org/fhir/R4/datatypes.html#id
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
@@ -87,11 +90,32 @@ def _as_warning(issue: Issue) -> Issue:
 # session, so it commits or rolls back with the Patient. ``identity_linkage`` switches it off.
 
 
-def _link_patient(session: StoreSession, patient: dict[str, Any], settings: Settings, id_: str, new: bool) -> None:
+def _link_patient(
+    session: StoreSession, patient: dict[str, Any], settings: Settings, id_: str, new: bool,
+    speculation: Speculation | None = None,
+) -> PreparedWrite | None:
+    """Link ``patient``; returns the Patient as it is to be stored when ``speculation`` held."""
     if settings.identity_linkage:
         from gpbridge.identity.linkage import link_patient
 
-        link_patient(session, patient, settings=settings, patient_id=id_, new=new)
+        return link_patient(session, patient, settings=settings, patient_id=id_, new=new,
+                            speculation=speculation).source
+    return None
+
+
+def speculate_create(
+    preparer: Preparer, resource: dict[str, Any], settings: Settings, *, id_: str, expected_type: str | None = None
+) -> Speculation | None:
+    """A new Patient's linkage made ready before the write lock (``identity.linkage.speculate``),
+    on the guess that it starts a new person. Pass it to ``create``; None when there is nothing to
+    speculate (linkage off, not a Patient). Run it after ``validate_create`` has passed."""
+    if not settings.identity_linkage or resource_type_of(resource, expected_type) != "Patient":
+        return None
+    from gpbridge.identity.linkage import speculate
+
+    if "id" in resource:  # as prepare_create hands it to the linkage
+        resource = {k: v for k, v in resource.items() if k != "id"}
+    return speculate(preparer, resource, settings, patient_id=id_)
 
 
 def _unlink_patient(session: StoreSession, id_: str, settings: Settings | None) -> None:
@@ -217,6 +241,7 @@ def create(
     expected_type: str | None = None,
     minted: bool = False,
     validated: list[Issue] | None = None,
+    speculation: Speculation | None = None,
 ) -> WriteResult:
     """Create (POST). ``if_none_exist``: 0 matches → create, 1 → that one unchanged, more → 412.
 
@@ -233,7 +258,7 @@ def create(
     if id_ is None:
         id_, minted = new_id(), True
     prepared = prepare_create(session, resource, settings, id_=id_, expected_type=type_, link_in=session,
-                              new=minted, validated=validated)
+                              new=minted, validated=validated, speculation=speculation)
     result = session.create(prepared, minted=minted)
     result.issues = prepared.issues
     return result
@@ -249,17 +274,19 @@ def prepare_create(
     link_in: StoreSession | None = None,
     new: bool = True,
     validated: list[Issue] | None = None,
+    speculation: Speculation | None = None,
 ) -> PreparedWrite:
     """A create's checks and validation, and the resource made ready to store as ``id_``.
 
     Needs no transaction: transaction Bundles call it before taking the write lock — except for a
     Patient with ``link_in``, whose identity linkage reads and writes in that session.
-    ``validated``: the warnings of ``validate_create`` already run on this very resource.
+    ``validated``: the warnings of ``validate_create`` already run on this very resource;
+    ``speculation``: ``speculate_create``'s, for that Patient.
     """
     type_ = resource_type_of(resource, expected_type)
     if "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
-    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, new, validated)
+    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, new, validated, speculation)
 
 
 def validate_create(resource: dict[str, Any], settings: Settings, expected_type: str | None = None) -> list[Issue]:
@@ -304,11 +331,14 @@ def _validated_and_prepared(
     link_in: StoreSession | None,
     new: bool,
     validated: list[Issue] | None = None,
+    speculation: Speculation | None = None,
 ) -> PreparedWrite:
     warnings = validate_for_write(resource, settings, type_) if validated is None else validated
+    prepared: PreparedWrite | None = None
     if link_in is not None and type_ == "Patient":
-        _link_patient(link_in, resource, settings, id_, new)
-    prepared = preparer.prepare(type_, id_, resource)
+        prepared = _link_patient(link_in, resource, settings, id_, new, speculation)
+    if prepared is None:
+        prepared = preparer.prepare(type_, id_, resource)
     prepared.issues = warnings
     return prepared
 

@@ -90,8 +90,11 @@ class _Entry:
     prepared: PreparedWrite | None = None
     failure: FhirError | None = None
     used_full_urls: list[str] | None = None  # fullUrls its references were resolved through
-    # A linked Patient's validation warnings, found before the lock (its linkage reads the session)
+    # A linked Patient's validation warnings, found before the lock (its linkage reads the session),
+    # and its linkage worked out there on the guess that it starts a new person
+    # (``interactions.speculate_create``; typed Any: a compiled slot must not check the class)
     validated: list[Issue] | None = None
+    speculation: Any = None
 
     @property
     def where(self) -> str:
@@ -238,6 +241,8 @@ class _Run:
             entry.used_full_urls = self.used
             if validate_only:
                 entry.validated = ops.validate_create(resource, self.settings, type_)
+                if entry.method == "POST":
+                    entry.speculation = self._speculate(resource, type_, target)
             elif entry.method == "POST":
                 entry.prepared = ops.prepare_create(self.store, resource, self.settings, id_=target,
                                                     expected_type=type_)
@@ -249,6 +254,14 @@ class _Run:
             entry.failure = exc
         finally:
             self.used = None
+
+    def _speculate(self, resource: dict[str, Any], type_: str, target: str) -> Any:
+        """The Patient's linkage made ready on the guess that it starts a new person; a failure
+        here only means the linkage runs in the lock as it would have (and fails there if it must)."""
+        try:
+            return ops.speculate_create(self.store, resource, self.settings, id_=target, expected_type=type_)
+        except FhirError:
+            return None
 
     def _drop_stale_preparations(self, writes: list[_Entry]) -> None:
         """Forget preparations built on a provisional id the database did not confirm."""
@@ -264,12 +277,14 @@ class _Run:
             entry.prepared = None
             entry.failure = None
             entry.validated = None
+            entry.speculation = None
         if moved:
             for entry in writes:
                 if entry.used_full_urls and not moved.isdisjoint(entry.used_full_urls):
                     entry.prepared = None
                     entry.failure = None
                     entry.validated = None
+                    entry.speculation = None
 
     # -- batch --------------------------------------------------------------------------------
 
@@ -406,7 +421,7 @@ class _Run:
         if entry.method == "POST":
             # POST targets are always freshly minted ids (an ifNoneExist match writes nothing)
             result = ops.create(session, resource, settings=self.settings, id_=target, expected_type=type_,
-                                minted=True, validated=entry.validated)
+                                minted=True, validated=entry.validated, speculation=entry.speculation)
         else:
             if "id" not in resource:  # conditional update without an id in the body
                 resource["id"] = target
