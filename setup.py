@@ -41,6 +41,7 @@ COMPILED = [
     "src/gpbridge/store/transaction.py",
     "src/gpbridge/store/prepared.py",
     "src/gpbridge/store/ids.py",
+    "src/gpbridge/store/session.py",
 ]
 
 ext_modules = []
