@@ -113,9 +113,7 @@ def speculate_create(
         return None
     from gpbridge.identity.linkage import speculate
 
-    if "id" in resource:  # as prepare_create hands it to the linkage
-        resource = {k: v for k, v in resource.items() if k != "id"}
-    return speculate(preparer, resource, settings, patient_id=id_)
+    return speculate(preparer, _without_id(resource), settings, patient_id=id_)  # as prepare_create links it
 
 
 def _unlink_patient(session: StoreSession, id_: str, settings: Settings | None) -> None:
@@ -284,9 +282,13 @@ def prepare_create(
     ``speculation``: ``speculate_create``'s, for that Patient.
     """
     type_ = resource_type_of(resource, expected_type)
-    if "id" in resource:
-        resource = {k: v for k, v in resource.items() if k != "id"}  # shallow: no deep copy
-    return _validated_and_prepared(preparer, type_, id_, resource, settings, link_in, new, validated, speculation)
+    return _validated_and_prepared(preparer, type_, id_, _without_id(resource), settings, link_in, new, validated,
+                                   speculation)
+
+
+def _without_id(resource: dict[str, Any]) -> dict[str, Any]:
+    """A create ignores a client's ``id``: a shallow copy without it (no deep copy)."""
+    return {k: v for k, v in resource.items() if k != "id"} if "id" in resource else resource
 
 
 def validate_create(resource: dict[str, Any], settings: Settings, expected_type: str | None = None) -> list[Issue]:
@@ -296,9 +298,7 @@ def validate_create(resource: dict[str, Any], settings: Settings, expected_type:
     whose preparation must wait for the session, so the lock is not held for the validation walk.
     """
     type_ = resource_type_of(resource, expected_type)
-    if "id" in resource:
-        resource = {k: v for k, v in resource.items() if k != "id"}
-    return validate_for_write(resource, settings, type_)
+    return validate_for_write(_without_id(resource), settings, type_)
 
 
 def prepare_update(

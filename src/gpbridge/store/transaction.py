@@ -241,8 +241,7 @@ class _Run:
             entry.used_full_urls = self.used
             if validate_only:
                 entry.validated = ops.validate_create(resource, self.settings, type_)
-                if entry.method == "POST":
-                    entry.speculation = self._speculate(resource, type_, target)
+                entry.speculation = self._speculate(resource, type_, target)
             elif entry.method == "POST":
                 entry.prepared = ops.prepare_create(self.store, resource, self.settings, id_=target,
                                                     expected_type=type_)
