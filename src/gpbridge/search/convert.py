@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpbridge.search import fhirpath_model as model
 from gpbridge.search.dates import OPEN_HIGH, OPEN_LOW, date_range
-from gpbridge.search.references import parse_reference
+from gpbridge.search.references import declared_type, parse_reference
 from gpbridge.search.text import normalise
 
 if TYPE_CHECKING:
@@ -229,7 +229,10 @@ def reference_reference(value: Any, param: str, iv: IndexValues) -> None:
     if type(text) is str:
         parsed = parse_reference(text)
         if parsed is not None:
-            iv.references.append((param, parsed[0], parsed[1], parsed[2]))
+            # The target type as ``resolve() is T`` sees it (the string's, else Reference.type), so
+            # a reference view's rows are exactly its source's rows of that type (search.derived).
+            ttype = parsed[0] if parsed[0] is not None else declared_type(value)
+            iv.references.append((param, ttype, parsed[1], parsed[2]))
     identifier = value.get("identifier")
     if type(identifier) is dict:
         # Reference.identifier serves the :identifier modifier; it is a token, kept apart.

@@ -58,6 +58,11 @@ def reference_type(ref: Any) -> str | None:
         parsed = parse_reference(text)
         if parsed is not None and parsed[0] is not None:
             return parsed[0]
+    return declared_type(ref)
+
+
+def declared_type(ref: dict[str, Any]) -> str | None:
+    """``Reference.type`` as a resource type name, when it names one."""
     declared = ref.get("type")
     if type(declared) is str:
         # Reference.type is a URI; core types may be given bare ("Patient") or as the SD URL.

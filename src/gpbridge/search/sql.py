@@ -22,7 +22,7 @@ from typing import Any
 
 from gpbridge.fhir.outcome import bad_request
 from gpbridge.search import params as registry
-from gpbridge.search.derived import derived_codes, derived_params
+from gpbridge.search.derived import derived_params, reference_views
 from gpbridge.search.query import (
     Clause,
     CompositeValue,
@@ -79,15 +79,9 @@ class SqlBuilder:
         self._n += 1
         return f"{prefix}{self._n}"
 
-    def pids_for(self, types: list[str], code: str) -> list[int]:
-        """The pids whose rows answer ``code`` on ``types``: a derived parameter's are its sources'."""
-        derived = derived_params()
-        out: list[int] = []
-        for t in types:
-            for c in derived.get((t, code), (code,)):
-                if (p := self.pids.get((t, c))) is not None:
-                    out.append(p)
-        return out
+    def pid_filter(self, x: str, types: list[str], code: str) -> tuple[str, list[Any]]:
+        """The condition on ``{x}``'s index rows that answer ``code`` on ``types``."""
+        return pid_filter(self.pids, x, types, code)
 
     # -- one level -----------------------------------------------------------------------------
     def level(self, query: SearchQuery, a: str) -> tuple[str, list[Any]]:
@@ -139,7 +133,9 @@ class SqlBuilder:
         home = compartment.HOME_PARAMETER
         if not any(registry.param(t, home) for t in types):  # outside the Patient compartment
             return "{x}.comp = ? AND ", [compartment.NONE]
-        if len(types) == 1 and (types[0], home) in self.pids and home not in derived_codes(types[0]):
+        # A reference view's values still decide the compartment (search.derived), so a
+        # derived ``patient`` narrows it as a stored one does.
+        if len(types) == 1 and (types[0], home) in self.pids:
             for clause in (c for c in query.clauses if c.param == home and c.kind == "reference"):
                 if clause.modifier not in (None, "Patient"):
                     continue
@@ -168,14 +164,13 @@ class SqlBuilder:
             return self._id(clause, a)
         if clause.param == "_lastUpdated":
             return self._last_updated(clause, a)
+        x = self.alias("x")
         if clause.kind == "reference" and clause.modifier == "identifier":
-            pids = self.pids_for(types, clause.param + ":identifier")
+            pid_sql, pid_params = self.pid_filter(x, types, clause.param + ":identifier")
             table = "ix_token"
         else:
-            pids = self.pids_for(types, clause.param)
+            pid_sql, pid_params = self.pid_filter(x, types, clause.param)
             table = INDEX_TABLE[clause.kind]
-        x = self.alias("x")
-        pid_sql, pid_params = _in(f"{x}.pid", pids)
         if clause.modifier == "missing":
             missing = clause.values[0].missing  # type: ignore[union-attr]
             exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
@@ -317,8 +312,7 @@ class SqlBuilder:
 
     def _chain(self, clause: Clause, types: list[str], a: str) -> Condition:
         x = self.alias("x")
-        pids = self.pids_for(types, clause.param)
-        pid_sql, pid_params = _in(f"{x}.pid", pids)
+        pid_sql, pid_params = self.pid_filter(x, types, clause.param)
         ors, params = [], []
         for sub in clause.values:
             b = self.alias("b")
@@ -339,12 +333,12 @@ class SqlBuilder:
         source_type, ref_param = clause.has
         sub: SearchQuery = clause.values[0]
         x, b = self.alias("x"), self.alias("b")
-        pid = self.pids.get((source_type, ref_param))
+        pid_sql, pid_params = self.pid_filter(x, [source_type], ref_param)
         where, p = self.level(sub, b)
         type_sql, type_params = _in(f"{x}.ttype", types)
-        inner = (f"SELECT {x}.tid FROM ix_reference {x} WHERE {x}.pid = ? AND {type_sql} "
+        inner = (f"SELECT {x}.tid FROM ix_reference {x} WHERE {pid_sql} AND {type_sql} "
                  f"AND {x}.rid IN (SELECT {b}.rid FROM resource {b} WHERE {where})")
-        params = [pid, *type_params, *p]
+        params = [*pid_params, *type_params, *p]
         return Condition(f"{a}.id IN ({inner})", params, RANK["has"])
 
     # -- sorting --------------------------------------------------------------------------------
@@ -368,7 +362,7 @@ class SqlBuilder:
                 raise bad_request(f"cannot sort by '{key.param}'", "_sort")
             agg = "MAX" if key.descending else "MIN"
             x = self.alias("s")
-            pid_sql, pid_params = _in(f"{x}.pid", self.pids_for(types, key.param))
+            pid_sql, pid_params = self.pid_filter(x, types, key.param)
             expr = f"(SELECT {agg}({x}.{column}) FROM {INDEX_TABLE[kind]} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
             keys.append(f"({expr} IS NULL), {expr}{direction}")  # resources without a value sort last
             params.extend(pid_params + pid_params)
@@ -379,6 +373,39 @@ class SqlBuilder:
 
 
 # -- SQL fragments ----------------------------------------------------------------------------------
+def pid_filter(pids: dict[tuple[str, str], int], x: str, types: list[str], code: str) -> tuple[str, list[Any]]:
+    """The condition on ``{x}``'s index rows that answer ``code`` on ``types`` (no params: none do).
+
+    A union's rows are its sources' (``search.derived.derived_params``); a reference view's are its
+    source's rows whose target type is one of the view's (``reference_views``).
+    """
+    unions, views = derived_params(), reference_views()
+    plain: list[int] = []
+    narrowed: list[tuple[int, tuple[str, ...]]] = []
+    for t in types:
+        view = views.get((t, code))
+        if view is not None:
+            if (p := pids.get((t, view.source))) is not None:
+                narrowed.append((p, view.targets))
+            continue
+        for c in unions.get((t, code), (code,)):
+            if (p := pids.get((t, c))) is not None:
+                plain.append(p)
+    if not narrowed:
+        return _in(f"{x}.pid", plain)
+    terms: list[str] = []
+    params: list[Any] = []
+    if plain:
+        sql, p = _in(f"{x}.pid", plain)
+        terms.append(sql)
+        params.extend(p)
+    for pid, targets in narrowed:
+        type_sql, type_params = _in(f"{x}.ttype", list(targets))
+        terms.append(f"({x}.pid = ? AND {type_sql})")
+        params.extend([pid, *type_params])
+    return (terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"), params
+
+
 def _in(column: str, values: list[Any]) -> tuple[str, list[Any]]:
     if not values:
         return "1 = 0", []
@@ -588,12 +615,15 @@ def _includes(cur: Any, store: Any, query: SearchQuery, page: list[tuple[int, st
     return [_stored(store, row) for row in out[:MAX_INCLUDED]]
 
 
-def _reference_pids(store: Any, type_: str, code: str) -> list[int]:
+def _reference_filter(store: Any, type_: str, code: str) -> tuple[str, list[Any]]:
+    """``x``'s ix_reference rows for ``type_.code``; ``*``: every reference parameter's (a view's
+    rows are its source's, so views are left out)."""
     if code == "*":
-        return [store.pids[(type_, c)] for c, p in registry.params_for(type_).items()
-                if p["type"] == "reference" and (type_, c) in store.pids]
-    pid = store.pids.get((type_, code))
-    return [pid] if pid is not None else []
+        views = reference_views()
+        pids = [store.pids[(type_, c)] for c, p in registry.params_for(type_).items()
+                if p["type"] == "reference" and (type_, c) in store.pids and (type_, c) not in views]
+        return _in("x.pid", pids)
+    return pid_filter(store.pids, "x", [type_], code)
 
 
 def _forward(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, str]]) -> list[tuple]:
@@ -604,11 +634,10 @@ def _forward(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, 
             by_type.setdefault(type_, []).append(rid)
     targets: set[tuple[str, str]] = set()
     for type_, rids in by_type.items():
-        pids = _reference_pids(store, type_, inc.param)
-        if not pids:
+        pid_sql, pid_params = _reference_filter(store, type_, inc.param)
+        if not pid_params:
             continue
         rid_sql, rid_params = _in("x.rid", rids)
-        pid_sql, pid_params = _in("x.pid", pids)
         cur.execute(d.sql(f"SELECT x.ttype, x.tid FROM ix_reference x WHERE {rid_sql} AND {pid_sql}"),
                     rid_params + pid_params)
         for ttype, tid in cur.fetchall():
@@ -626,15 +655,16 @@ def _forward(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, 
 
 def _reverse(cur: Any, store: Any, inc: Include, frontier: list[tuple[int, str, str]]) -> list[tuple]:
     d = store.dialect_obj
-    pids = _reference_pids(store, inc.source_type, inc.param)
-    if not pids or inc.source_type == "*":
+    if inc.source_type == "*":
+        return []
+    pid_sql, pid_params = _reference_filter(store, inc.source_type, inc.param)
+    if not pid_params:
         return []
     by_type: dict[str, list[str]] = {}
     for _rid, type_, id_ in frontier:
         if inc.target_type in (None, type_):
             by_type.setdefault(type_, []).append(id_)
     rows: list[tuple] = []
-    pid_sql, pid_params = _in("x.pid", pids)
     for type_, ids in by_type.items():
         id_sql, id_params = _in("x.tid", ids)
         # any compartment: the referring resources may belong to any patient (store.compartment)

@@ -103,6 +103,7 @@ def _all() -> list[Migration]:
         v8_text_content,
         v9_auth_state,
         v10_compartments,
+        v11_reference_views,
     )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
@@ -115,6 +116,7 @@ def _all() -> list[Migration]:
         v8_text_content.MIGRATION,
         v9_auth_state.MIGRATION,
         v10_compartments.MIGRATION,
+        v11_reference_views.MIGRATION,
     ]
 
 

@@ -54,11 +54,14 @@ def file_rows(cur: Any, d: Dialect, store: Any) -> None:
     store._load_search_params_with(cur)
     if not d.compartment_indexes:
         return  # search indexes without compartments (PostgreSQL): every row keeps comp 0
-    home = [pid for (_, code), pid in store.pids.items() if code == compartment.HOME_PARAMETER]
+    # ``patient``'s rows, or its source's where it is a reference view (search.derived)
+    from gpbridge.search.sql import pid_filter
+
+    homes = sorted(t for (t, code) in store.pids if code == compartment.HOME_PARAMETER)
+    home_sql, home_params = pid_filter(store.pids, "x", homes, compartment.HOME_PARAMETER)
     patients: dict[int, set[str]] = {}
-    if home:
-        marks = ", ".join("?" for _ in home)
-        cur.execute(d.sql(f"SELECT rid, ttype, tid FROM ix_reference WHERE pid IN ({marks})"), home)
+    if home_params:
+        cur.execute(d.sql(f"SELECT x.rid, x.ttype, x.tid FROM ix_reference x WHERE {home_sql}"), home_params)
         for rid, ttype, tid in cur.fetchall():
             patient = compartment.local_patient_id(ttype, tid)
             if patient is not None:
