@@ -214,22 +214,23 @@ def sample_requests(url: str, per_shape: int = 500, seed: int = 11) -> dict[str,
                 cur.execute(d.sql(sql), params)
                 return [tuple(r) for r in cur.fetchall()]
 
+            # ``patient`` is a view of ``subject`` (search.derived): its rows are subject's, ttype Patient
             nhs = rows("SELECT code FROM ix_token WHERE pid = ? AND system = ?", [pid[("Patient", "identifier")], NHS])
             obs = rows(
                 "SELECT r.tid, t.code FROM ix_date x "
                 "JOIN ix_reference r ON r.rid = x.rid AND r.pid = ? AND r.ttype = 'Patient' "
                 "JOIN ix_token t ON t.rid = x.rid AND t.pid = ? AND t.system = ? "
                 "WHERE x.pid = ? AND x.hi > ?",
-                [pid[("Observation", "patient")], pid[("Observation", "code")], SNOMED,
+                [pid[("Observation", "subject")], pid[("Observation", "code")], SNOMED,
                  pid[("Observation", "date")], since],
             )
             med = rows(
                 "SELECT r.tid, t.code FROM ix_reference r JOIN ix_token t ON t.rid = r.rid AND t.pid = ? "
                 "WHERE r.pid = ? AND r.ttype = 'Patient'",
-                [pid[("MedicationRequest", "status")], pid[("MedicationRequest", "patient")]],
+                [pid[("MedicationRequest", "status")], pid[("MedicationRequest", "subject")]],
             )
             cond = rows("SELECT DISTINCT tid FROM ix_reference WHERE pid = ? AND ttype = 'Patient'",
-                        [pid[("Condition", "patient")]])
+                        [pid[("Condition", "subject")]])
     finally:
         store.close()
     out = {
