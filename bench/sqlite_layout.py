@@ -67,7 +67,7 @@ def _search_key(keys: Keys, table: str) -> str:
 def schema(conn: sqlite3.Connection, layout: str, keys: Keys) -> None:
     conn.execute("CREATE TABLE resource (rid INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL, "
                  "version INTEGER NOT NULL, lu REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)")
-    conn.execute("CREATE UNIQUE INDEX resource_type_id ON resource (type, id)")
+    conn.execute("CREATE UNIQUE INDEX resource_id_type ON resource (id, type)")  # as schema v12
     conn.execute("CREATE INDEX resource_type_lu ON resource (type, deleted, lu)")
     conn.execute("CREATE TABLE history (rid INTEGER NOT NULL, version INTEGER NOT NULL, lu REAL NOT NULL, "
                  "last_updated TEXT NOT NULL, method TEXT NOT NULL, content BLOB, PRIMARY KEY (rid, version))")

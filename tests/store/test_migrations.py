@@ -94,3 +94,24 @@ def test_postgresql_stores_the_json_as_written(postgres_store: PostgresStore) ->
         pid = s.create(resource).resource.id
     content = postgres_store.read("Patient", pid).content
     assert list(orjson.loads(content)["name"][0]) == ["given", "family"]
+
+
+def test_resources_are_indexed_by_id_then_type(tmp_path: Path) -> None:
+    """Version 12: (id, type) — time-ordered ids append at one end — and still unique per type."""
+    db = tmp_path / "old.db"
+    shutil.copy(FIXTURE, db)
+    store = SQLiteStore(str(db))
+    try:
+        with store._read_cursor() as cur:  # noqa: SLF001
+            cur.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resource'")
+            names = {row[0] for row in cur.fetchall()}
+            cur.execute("PRAGMA index_info(resource_id_type)")
+            columns = [row[2] for row in cur.fetchall()]
+        assert "resource_type_id" not in names and columns == ["id", "type"]
+        assert store.read("Patient", "p1").id == "p1"
+        with pytest.raises(Exception, match="UNIQUE"), store._write_cursor() as cur:  # noqa: SLF001
+            cur.execute("INSERT INTO resource (rid, type, id, version, lu) VALUES (999, 'Patient', 'p1', 1, 0)")
+        with store._write_cursor() as cur:  # noqa: SLF001 - the same id on another type is another resource
+            cur.execute("INSERT INTO resource (rid, type, id, version, lu) VALUES (999, 'Group', 'p1', 1, 0)")
+    finally:
+        store.close()

@@ -11,13 +11,13 @@ gpbridge system, so finding candidates is one indexed token search, not a scan.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from typing import Any
 
 from gpbridge.identity.blocking import blocking_keys
 from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM
 from gpbridge.identity.profile import OTHER_BIRTH_DATE, PERSON_NHS_SYSTEM, Profile, profile_of
+from gpbridge.store.ids import new_id
 
 IDENTITY_SYSTEM = "https://gpbridge.dev/fhir/CodeSystem/identity"
 GOLDEN_TAG = {"system": IDENTITY_SYSTEM, "code": "golden", "display": "Golden record: one person across sources"}
@@ -32,7 +32,8 @@ MAX_KEYS = 80  # a person with many name/date variants still files under a bound
 
 
 def new_golden_id() -> str:
-    return GOLDEN_PREFIX + uuid.uuid4().hex
+    # time-ordered, as every minted id (store.ids): a new person's rows append to its indexes
+    return GOLDEN_PREFIX + new_id().replace("-", "")
 
 
 def is_golden(patient: dict[str, Any]) -> bool:

@@ -104,6 +104,7 @@ def _all() -> list[Migration]:
         v9_auth_state,
         v10_compartments,
         v11_reference_views,
+        v12_resource_id_index,
     )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
@@ -117,6 +118,7 @@ def _all() -> list[Migration]:
         v9_auth_state.MIGRATION,
         v10_compartments.MIGRATION,
         v11_reference_views.MIGRATION,
+        v12_resource_id_index.MIGRATION,
     ]
 
 
