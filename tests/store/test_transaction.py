@@ -93,6 +93,18 @@ def test_transaction_rewrites_urn_uuid_references_everywhere(store: Store) -> No
     assert stored["contained"][0]["agent"][0]["who"]["reference"] == pat_ref
 
 
+def test_a_transactions_versions_share_one_last_updated(store: Store) -> None:
+    """One commit, one instant: every entry's lastUpdated (response, meta, history) is the same,
+    and a later transaction's is later."""
+    entries = [post(patient(), "urn:uuid:p"), post(observation("urn:uuid:p")), post(observation("urn:uuid:p"))]
+    first = process(store, bundle("transaction", *entries))["entry"]
+    second = process(store, bundle("transaction", post({"resourceType": "Group", "type": "person", "actual": True})))["entry"]
+    instants = {e["response"]["lastModified"] for e in first}
+    assert len(instants) == 1
+    assert {read(store, e["response"]["location"])["meta"]["lastUpdated"] for e in first} == instants
+    assert second[0]["response"]["lastModified"] > instants.pop()
+
+
 def test_failing_entry_rolls_back_everything(store: Store) -> None:
     process(store, bundle("transaction", put(patient(id="keep"), "Patient/keep")))
     bad = bundle(

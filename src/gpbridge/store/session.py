@@ -84,6 +84,16 @@ class SqlSession:
         self.clear_rids: list[int] = []  # existing rids whose old index rows go
         self._rid_pool: list[int] = []
         self._last_rid = 0
+        self._instant: tuple[float, str] | None = None
+
+    def now(self) -> tuple[float, str]:
+        """The transaction's instant: every version it writes has this ``lastUpdated``, as they all
+        become visible at one commit (HAPI FHIR does the same). Taken at the first write, inside
+        the write transaction, so on SQLite, where writers take turns, commits are in its order."""
+        instant = self._instant
+        if instant is None:
+            instant = self._instant = now_instant()
+        return instant
 
     # -- reads -------------------------------------------------------------------------------
     def _current(self, type_: str, id_: str) -> _Row | None:
@@ -161,7 +171,7 @@ class SqlSession:
             raise precondition_failed(
                 f"If-Match version {if_match} does not match the current version {existing.version} of {type_}/{id_}"
             )
-        lu, last_updated = now_instant()
+        lu, last_updated = self.now()
         version = existing.version + 1
         row = self._record(type_, id_, existing, version, True, lu, last_updated, "DELETE", None)
         self.index[row.rid] = None
@@ -176,7 +186,7 @@ class SqlSession:
                 raise ValueError(f"prepared {prepared.type}/{prepared.id} written as {type_}/{id_}")
         else:
             prepared = self.store.prepare(type_, id_, resource)
-        lu, last_updated = now_instant()
+        lu, last_updated = self.now()
         version = 1 if existing is None else existing.version + 1
         content = prepared.content(version, last_updated)
         row = self._record(type_, id_, existing, version, False, lu, last_updated, method, content)
