@@ -374,7 +374,7 @@ class SqlBuilder:
 
 # -- SQL fragments ----------------------------------------------------------------------------------
 def pid_filter(pids: dict[tuple[str, str], int], x: str, types: list[str], code: str) -> tuple[str, list[Any]]:
-    """The condition on ``{x}``'s index rows that answer ``code`` on ``types`` (no params: none do).
+    """The condition on ``{x}``'s index rows that answer ``code`` on ``types`` (``1 = 0``: none can).
 
     A union's rows are its sources' (``search.derived.derived_params``); a reference view's are its
     source's rows whose target type is one of the view's (``reference_views``).
