@@ -146,3 +146,37 @@ def test_upgrade_drops_view_rows_and_searches_alike(tmp_path: Path) -> None:
         assert _ids(store, "Observation", [("patient", patient)]) == _ids(store, "Observation", [("subject", patient)])
     finally:
         store.close()
+
+
+def _reopened(store: Any) -> Any:
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path)
+    from gpbridge.store.postgres import PostgresStore
+
+    return PostgresStore(store.dsn)
+
+
+def test_upgrade_types_an_untyped_source_row_from_its_view_row(store: Any) -> None:
+    """Before v11 an untyped reference with Reference.type had an untyped source row and a typed
+    view row; the upgrade gives the source row the type before the view row goes."""
+    with store.session() as s:
+        oid = s.create({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                        "subject": {"reference": "urn:oid:1.2.3", "type": "Patient"}}).resource.id  # fmt: skip
+    source, view = store.pids[("Observation", "subject")], store.pids[("Observation", "patient")]
+    sql = store.dialect_obj.sql
+    with store._write_cursor() as cur:  # as version 10 wrote it
+        cur.execute(sql("UPDATE ix_reference SET ttype = '' WHERE pid = ?"), [source])
+        cur.execute(sql("SELECT rid, comp FROM ix_reference WHERE pid = ?"), [source])
+        rid, comp = cur.fetchone()
+        cur.execute(sql("INSERT INTO ix_reference (rid, pid, ttype, tid, comp) VALUES (?, ?, 'Patient', ?, ?)"),
+                    [rid, view, "urn:oid:1.2.3", comp])
+        cur.execute("DELETE FROM schema_version WHERE version >= 11")
+    store.close()
+    upgraded = _reopened(store)
+    try:
+        with upgraded._read_cursor() as cur:
+            cur.execute(sql("SELECT pid, ttype, tid FROM ix_reference WHERE rid = ?"), [rid])
+            assert cur.fetchall() == [(source, "Patient", "urn:oid:1.2.3")]
+        assert _ids(upgraded, "Observation", [("patient", "urn:oid:1.2.3")]) == [oid]
+    finally:
+        upgraded.close()
