@@ -42,6 +42,10 @@ COMPILED = [
     "src/gpbridge/store/prepared.py",
     "src/gpbridge/store/ids.py",
     "src/gpbridge/store/session.py",
+    # every search, and inside the write lock every Patient's candidate search and linkage
+    "src/gpbridge/search/sql.py",
+    "src/gpbridge/identity/linkage.py",
+    "src/gpbridge/identity/golden.py",
 ]
 
 ext_modules = []

@@ -363,7 +363,8 @@ class SqlBuilder:
             agg = "MAX" if key.descending else "MIN"
             x = self.alias("s")
             pid_sql, pid_params = self.pid_filter(x, types, key.param)
-            expr = f"(SELECT {agg}({x}.{column}) FROM {INDEX_TABLE[kind]} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
+            table = INDEX_TABLE[str(kind)]
+            expr = f"(SELECT {agg}({x}.{column}) FROM {table} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
             keys.append(f"({expr} IS NULL), {expr}{direction}")  # resources without a value sort last
             params.extend(pid_params + pid_params)
         if not query.sort:
@@ -396,9 +397,9 @@ def pid_filter(pids: dict[tuple[str, str], int], x: str, types: list[str], code:
     terms: list[str] = []
     params: list[Any] = []
     if plain:
-        sql, p = _in(f"{x}.pid", plain)
-        terms.append(sql)
-        params.extend(p)
+        plain_sql, plain_params = _in(f"{x}.pid", plain)
+        terms.append(plain_sql)
+        params.extend(plain_params)
     for pid, targets in narrowed:
         type_sql, type_params = _in(f"{x}.ttype", list(targets))
         terms.append(f"({x}.pid = ? AND {type_sql})")
