@@ -183,7 +183,7 @@ def apply_decision(
     source: PreparedWrite | None = None
     if speculation is not None and not crowded:  # the guess held: store what was made before the lock
         golden_id = speculation.golden_id
-        session.create(speculation.golden, minted=True)  # a fresh uuid4: no stored one to look for
+        session.create(speculation.golden, minted=True)  # a freshly minted id: no stored one to look for
         source = speculation.source
     else:
         golden = gold.build_golden(gold.new_golden_id(), [record])

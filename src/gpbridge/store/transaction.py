@@ -96,6 +96,13 @@ class _Entry:
     validated: list[Issue] | None = None
     speculation: Any = None
 
+    def forget_preparation(self) -> None:
+        """Drop what was worked out before the lock: it is redone in the session."""
+        self.prepared = None
+        self.failure = None
+        self.validated = None
+        self.speculation = None
+
     @property
     def where(self) -> str:
         return f"Bundle.entry[{self.index}]"
@@ -273,17 +280,11 @@ class _Run:
                 old = f"{entry.type}/{entry.provisional_id}"
                 # Already rewritten to the provisional id: map that onward to where it really went.
                 self.refs[old] = self.refs[entry.full_url]
-            entry.prepared = None
-            entry.failure = None
-            entry.validated = None
-            entry.speculation = None
+            entry.forget_preparation()
         if moved:
             for entry in writes:
                 if entry.used_full_urls and not moved.isdisjoint(entry.used_full_urls):
-                    entry.prepared = None
-                    entry.failure = None
-                    entry.validated = None
-                    entry.speculation = None
+                    entry.forget_preparation()
 
     # -- batch --------------------------------------------------------------------------------
 
