@@ -149,6 +149,27 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
+def process_tree_memory(pid: int) -> dict[str, float]:
+    """Resident memory (MB) of a process and its live children, from /proc: ``rss`` sums each
+    process's resident set (pages of the database file mapped by several workers count once per
+    worker, the strictest reading), ``pss`` shares such pages out (what the server really holds),
+    ``anon`` is the private heap within ``pss``, and ``peak`` is the largest single process's
+    high-water mark (VmHWM). NaN where /proc is unavailable."""
+    totals = {"rss": 0.0, "pss": 0.0, "anon": 0.0, "peak": 0.0}
+    try:
+        for p in [pid, *child_pids(pid)]:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("Rss", "Pss", "Pss_Anon"):
+                    totals[{"Rss": "rss", "Pss": "pss", "Pss_Anon": "anon"}[key]] += int(value.split()[0]) / 1024
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    totals["peak"] = max(totals["peak"], int(line.split()[1]) / 1024)
+    except (OSError, IndexError, ValueError):
+        return dict.fromkeys(totals, float("nan"))
+    return totals
+
+
 def encoded_post(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     """A whole HTTP/1.1 POST (``Connection: close``) as bytes, for ``send_encoded``."""
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}", "Connection: close"]

@@ -13,7 +13,8 @@
      returns a searchset with matches, then drives each with 32 concurrent keep-alive connections
      (wrk + bench/search_load.lua; an asyncio httpx client if wrk cannot be had) for --duration
      seconds after a --warmup, alternating the stores --repeat times. Prints req/s, p50, p99 and
-     errors (medians of the runs), the p50(1M)/p50(10k) ratio and the targets.
+     errors (medians of the runs), the p50(1M)/p50(10k) ratio and the targets, and the resident
+     memory of the 1M store's server after its runs under load (all its processes, < 500 MB).
   4. Audit on vs off: two servers on the large store, one with GPBRIDGE_AUDIT=false, runs
      alternating; prints both req/s and their ratio (target >= 0.8). --no-audit-compare skips it.
   --explain   EXPLAIN QUERY PLAN of every statement of each shape on the large store, timed
@@ -47,7 +48,13 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, postgres_available, process_tree_cpu, server_process  # noqa: E402
+from _common import (  # noqa: E402
+    median,
+    postgres_available,
+    process_tree_cpu,
+    process_tree_memory,
+    server_process,
+)
 from search_store import (  # noqa: E402
     CACHE,
     SHAPES,
@@ -65,6 +72,7 @@ LUA = HERE / "search_load.lua"
 TARGET_RPS = 3000
 TARGET_P99_MS = 25.0
 TARGET_RATIO = 1.5
+TARGET_RSS_MB = 500  # the house rule: a server holding a million resources stays under 500 MB resident
 TARGET_AUDIT_RATIO = 0.8  # req/s with the audit on / off (issue 7)
 
 
@@ -316,6 +324,7 @@ def main() -> None:
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     unloaded: dict[str, dict[str, dict[str, float]]] = {}
+    memory: dict[tuple[str, int], dict[str, float]] = {}
     logs = CACHE / "search-server.log"
     logs.unlink(missing_ok=True)
     for workers in worker_counts:
@@ -348,6 +357,9 @@ def main() -> None:
                           f"p99 {r['p99']:6.2f} ms  non-2xx {r['non2xx']}  errors {r['errors']}  "
                           f"CPU/request: server {r['server_ms']:.3f} ms, client {r['client_ms']:.3f} ms  "
                           f"({r['mb_s']:.1f} MB/s; load average {os.getloadavg()[0]:.1f})", flush=True)
+            # after every run under load, while the servers still hold what the load made them hold
+            for name, (_, proc) in procs.items():
+                memory[(name, workers)] = process_tree_memory(proc.pid)
 
     print("\n  unloaded latency, one request at a time (median of 50 per shape; mean matches; median size)")
     print("    shape                " + "".join(f"{n:>26}" for n in stores))
@@ -397,6 +409,13 @@ def main() -> None:
     print(f"    p50({big_name})/p50({small_name}) <= {TARGET_RATIO}   {big['p50']:.2f} / {little['p50']:.2f} ms "
           f"= {ratio:.2f}x   {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
     print(f"    no errors, every response 2xx: {'met' if clean else 'NOT met'}")
+    for w in worker_counts:
+        m = memory[(big_name, w)]
+        # the whole server (uvicorn's supervisor and its workers), each worker's mmap of the file included
+        print(f"    resident < {TARGET_RSS_MB} MB, {big_name} server, {w} worker{'s' if w > 1 else ''}: "
+              f"{m['rss']:,.0f} MB summed over its processes ({m['pss']:,.0f} MB proportional, {m['anon']:,.0f} MB "
+              f"heap; largest process peaked at {m['peak']:,.0f} MB)   "
+              f"{'met' if m['rss'] < TARGET_RSS_MB else 'NOT met'}")
     if big_name + "-pg" in stores:
         pg = agg(big_name + "-pg", workers)
         print(f"    PostgreSQL {big_name}: {pg['rps']:,.0f} req/s, p50 {pg['p50']:.2f} ms, p99 {pg['p99']:.2f} ms")
