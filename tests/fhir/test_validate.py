@@ -370,6 +370,37 @@ def test_modes() -> None:
     assert errors(validate({"resourceType": "Patient"}, mode="sideways")) == {("invalid", "")}
 
 
+_NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}
+
+
+@pytest.mark.parametrize(("contained", "elsewhere", "orphaned"), [
+    ([{"resourceType": "Patient", "id": "p"}], {"subject": {"reference": "#p"}}, False),
+    ([{"resourceType": "Patient", "id": "p"}], {}, True),
+    ([{"resourceType": "Patient", "id": "p"}, {"resourceType": "Practitioner", "id": "q"}],
+     {"subject": {"reference": "#p"}}, True),
+    # a contained resource may instead point back at its container ("#")
+    ([{"resourceType": "Provenance", "id": "v", "target": [{"reference": "#"}],
+       "recorded": "2020-01-01T00:00:00Z", "agent": [{"who": {"display": "GP"}}]}], {}, False),
+])
+def test_dom3_a_contained_resource_must_be_referred_to(contained: list[Json], elsewhere: Json, orphaned: bool) -> None:
+    # dom-3 reads %resource.descendants().as(canonical|uri|url): values whose element types are lost,
+    # so it used to end as "could not be evaluated" whatever the resource held.
+    observation = {"resourceType": "Observation", "text": _NARRATIVE, "status": "final", "code": {"text": "BP"},
+                   "contained": contained, **elsewhere}
+    issues = [i for i in validate(observation) if "dom-3" in i.diagnostics]
+    assert [(i.severity, i.diagnostics.startswith("Constraint dom-3 failed")) for i in issues] == (
+        [("error", True)] if orphaned else [])
+
+
+def test_dom3_finds_a_canonical_reference_to_a_contained_resource() -> None:
+    questionnaire = {"resourceType": "Questionnaire", "text": _NARRATIVE, "status": "draft",
+                     "contained": [{"resourceType": "ValueSet", "id": "vs", "status": "draft"}],
+                     "item": [{"linkId": "1", "type": "choice", "answerValueSet": "#vs"}]}
+    assert [i for i in validate(questionnaire) if "dom-3" in i.diagnostics] == []
+    orphan = dict(questionnaire, item=[{"linkId": "1", "type": "choice", "answerValueSet": "http://x.org/vs"}])
+    assert [i.severity for i in validate(orphan) if "dom-3" in i.diagnostics] == ["error"]
+
+
 def test_best_practice_warnings_are_optional() -> None:
     patient = {"resourceType": "Patient"}
     assert [i.diagnostics for i in validate(patient)] == ["Constraint dom-6 failed: A resource should have narrative for robust management"]

@@ -128,6 +128,8 @@ class X:
     total: bool = False  # ``bool`` is never None (exists(), empty(), and/or of such)
     # For the focus's own single-valued element read inline: (the focus temp, the value temp, key).
     single: tuple[str, str, str] | None = None
+    # Items of children()/descendants(): bare JSON values whose element types are lost on the way.
+    untyped_tree: bool = False
 
 
 @dataclass(slots=True)
@@ -138,6 +140,7 @@ class Scope:
     resource: str | None
     root: bool  # the top-level scope, whose input is the focus
     reads: set[str] | None  # keys read from the focus at top level; None once something else is
+    untyped: bool = False  # its items come from children()/descendants() (see X.untyped_tree)
 
 
 class _Gen:
@@ -182,6 +185,7 @@ _HELPERS: dict[str, Any] = {
     "_arith": rt.arith,
     "_string_op": rt.string_op,
     "_type_filter": rt.type_filter,
+    "_type_filter_possible": rt.type_filter_possible,
     "_extension": rt.extension,
     "_resolve": rt.resolve,
     "_children": rt.children,
@@ -351,7 +355,7 @@ def _ident(name: str, scope: Scope, gen: _Gen) -> X:
     if name[:1].isupper():
         # A leading type name ("Observation.code") selects the focus if it is of that type.
         if scope.this is not None and derives_from(scope.this, name):
-            return X(scope.input, scope.this, is_focus=True)
+            return X(scope.input, scope.this, is_focus=True, untyped_tree=scope.untyped)
         if scope.this is not None:
             raise Unsupported(f"type name {name} in the context of {scope.this}")
         _no_guard(scope)
@@ -412,7 +416,7 @@ def _literal(value: Any, gen: _Gen) -> X:
 def _var(name: str, scope: Scope, gen: _Gen) -> X:
     if name == "this":
         _no_guard(scope)
-        return X(scope.input, scope.this, is_focus=True)
+        return X(scope.input, scope.this, is_focus=True, untyped_tree=scope.untyped)
     if name == "resource":
         return X("_one(env.resource)", scope.resource)
     if name == "rootResource":
@@ -497,7 +501,10 @@ def _type_op(base: X, type_name: str, op: str, gen: _Gen) -> X:
             return X(f"(_E if not _single({base.code}, 'is') else {'_T' if matches else '_F'})", "boolean")
         return X(base.code if matches else "_E", base.type if matches else None)
     resource_like = spec.type_def(type_name) is not None and spec.types()[type_name]["kind"] == "resource"
-    filtered = f"_type_filter({base.code}, {type_name!r}, {resource_like})"
+    # dom-3 asks descendants() for its canonicals, uris and urls: a JSON string there could be any
+    # of them, so keep every value that could be of the type rather than give up on the invariant.
+    runtime = "_type_filter_possible" if base.untyped_tree else "_type_filter"
+    filtered = f"{runtime}({base.code}, {type_name!r}, {resource_like})"
     if op == "is":
         return X(f"(_E if not _single({base.code}, 'is') else (_T if {filtered} else _F))", "boolean")
     return X(filtered, type_name)
@@ -513,7 +520,7 @@ def _call(node: Call, scope: Scope, gen: _Gen) -> X:
     if node.base is None:
         if name != "trace":
             _no_guard(scope)  # exists(), children()...: about the focus itself
-        base = X(scope.input, scope.this, is_focus=True)
+        base = X(scope.input, scope.this, is_focus=True, untyped_tree=scope.untyped)
     else:
         base = _compile(node.base, scope, gen)
     builder = _FUNCTIONS.get(name)
@@ -532,7 +539,8 @@ def _arity(args: tuple[Node, ...], low: int, high: int, name: str) -> None:
 def _lambda(base: X, arg: Node, scope: Scope, gen: _Gen) -> tuple[str, X]:
     """A per-item argument (where/all/select/exists): ``lambda _tN: <code on (_tN,)>``."""
     var = gen.temp()
-    inner = Scope(f"({var},)", base.type, scope.context, scope.resource, root=False, reads=None)
+    inner = Scope(f"({var},)", base.type, scope.context, scope.resource, root=False, reads=None,
+                  untyped=base.untyped_tree)
     compiled = _compile(arg, inner, gen)
     return var, compiled
 
@@ -584,7 +592,7 @@ def _f_has_value(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
 def _f_where(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 1, 1, "where")
     var, crit = _lambda(base, args[0], scope, gen)
-    return X(f"_where({base.code}, lambda {var}: {_bool(crit)})", base.type)
+    return X(f"_where({base.code}, lambda {var}: {_bool(crit)})", base.type, untyped_tree=base.untyped_tree)
 
 
 def _f_all(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
@@ -674,12 +682,12 @@ def _f_trace(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
 
 def _f_children(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 0, 0, "children")
-    return X(f"_children({base.code})", None)
+    return X(f"_children({base.code})", None, untyped_tree=True)
 
 
 def _f_descendants(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:
     _arity(args, 0, 0, "descendants")
-    return X(f"_descendants({base.code})", None)
+    return X(f"_descendants({base.code})", None, untyped_tree=True)
 
 
 def _f_html_checks(base: X, args: tuple[Node, ...], scope: Scope, gen: _Gen) -> X:

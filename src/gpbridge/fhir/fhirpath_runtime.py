@@ -416,6 +416,43 @@ def type_filter(coll: Coll, type_name: str, resource_like: bool) -> list[Any]:
     return out
 
 
+# JSON values a primitive of each type can take, for items whose element type is not known.
+_STRING_PRIMITIVES = frozenset({
+    "string", "uri", "url", "canonical", "code", "id", "oid", "uuid", "markdown", "base64Binary",
+    "date", "dateTime", "instant", "time", "xhtml",
+})
+_NUMBER_PRIMITIVES = frozenset({"decimal", "integer", "positiveInt", "unsignedInt"})
+_PRIMITIVES = _STRING_PRIMITIVES | _NUMBER_PRIMITIVES | {"boolean", "xhtml"}
+
+
+def type_filter_possible(coll: Coll, type_name: str, resource_like: bool) -> list[Any]:
+    """``type_filter`` for items of ``children()``/``descendants()``, which carry no element
+    type: a primitive value is kept when its JSON form could be of ``type_name`` (a superset:
+    any string for ``uri``). Complex values still cannot be told apart, and raise."""
+    from gpbridge.fhir.element_types import derives_from
+
+    out = []
+    for item in coll:
+        kind = type(item)
+        if kind is dict and "resourceType" in item:
+            if derives_from(item["resourceType"], type_name):
+                out.append(item)
+        elif kind is dict:
+            # a JSON object is never a primitive's value; which complex type it is cannot be told
+            if not resource_like and type_name not in _PRIMITIVES:
+                raise FhirPathError(f"the type of {item!r} is not known here")
+        elif kind is bool:
+            if type_name == "boolean":
+                out.append(item)
+        elif kind is str:
+            if type_name in _STRING_PRIMITIVES:
+                out.append(item)
+        elif kind is int or kind is float:
+            if type_name in _NUMBER_PRIMITIVES:
+                out.append(item)
+    return out
+
+
 def extension(coll: Coll, url: str) -> list[Any]:
     return [e for e in coll if type(e) is dict and e.get("url") == url]
 
