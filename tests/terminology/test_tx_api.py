@@ -119,9 +119,19 @@ def test_value_set_validate_code_with_codeable_concept(client: TestClient) -> No
                     {"name": "codeableConcept", "valueCodeableConcept": cc})
     got = values(response.json())
     assert got["result"] is True and got["display"] == "Type 1 diabetes mellitus"
+
+
+def test_validate_code_against_an_unknown_system_or_value_set_is_not_found(client: TestClient) -> None:
+    # as docs/terminology.md says, and as $lookup and $expand answer
     missing = client.get("/fhir/ValueSet/$validate-code", params={"url": "https://example.org/none", "system": SCT,
                                                                   "code": "1"})
-    assert missing.status_code == 200 and values(missing.json())["result"] is False
+    assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
+    unknown = client.get("/fhir/CodeSystem/$validate-code", params={"url": "http://example.org/cs", "code": "1"})
+    assert unknown.status_code == 404 and "http://example.org/cs" in unknown.json()["issue"][0]["diagnostics"]
+    # one coding the server can check is enough for an answer
+    cc = {"coding": [{"system": "http://example.org/cs", "code": "1"}, {"system": SCT, "code": "46635009"}]}
+    mixed = post(client, "/fhir/CodeSystem/$validate-code", {"name": "codeableConcept", "valueCodeableConcept": cc})
+    assert mixed.status_code == 200 and values(mixed.json())["result"] is True
 
 
 # -- $subsumes -------------------------------------------------------------------------------------------

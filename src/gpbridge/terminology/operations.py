@@ -16,7 +16,13 @@ from gpbridge.fhir.outcome import bad_request
 from gpbridge.terminology import systems as sx
 from gpbridge.terminology.errors import cannot_expand
 from gpbridge.terminology.parameters import OperationInput, param, parameters, part
-from gpbridge.terminology.results import CodeValidation, Designation, MapResult, Property
+from gpbridge.terminology.results import (
+    CodeValidation,
+    Designation,
+    MapResult,
+    Property,
+    TerminologyUnavailable,
+)
 from gpbridge.terminology.service import MATCHING, Terminology
 
 
@@ -62,7 +68,7 @@ def validate_code_in_system(tx: Terminology, inp: OperationInput) -> dict[str, A
                             "codeSystem")
     codings = _codings(inp, system_param="url")
     version = inp.text("version")
-    results = [tx.validate_code(c["code"], c.get("system"), c.get("display"), version=version) for c in codings]
+    results = _validate_each(tx, codings, version=version)
     return _validation(results)
 
 
@@ -75,9 +81,24 @@ def validate_code_in_value_set(tx: Terminology, inp: OperationInput) -> dict[str
     if url is None and value_set is None:
         raise bad_request("give the value set: url or valueSet", "url", code="required")
     codings = _codings(inp, system_param="system")
-    results = [tx.validate_code(c["code"], c.get("system"), c.get("display"), url=url, value_set=value_set)
-               for c in codings]
+    results = _validate_each(tx, codings, url=url, value_set=value_set)
     return _validation(results)
+
+
+def _validate_each(tx: Terminology, codings: list[dict[str, Any]], **where: Any) -> list[CodeValidation]:
+    """Each coding's answer; when no coding's system or value set is known here at all, the
+    operation cannot answer and says so as a 404, as $lookup and $expand do."""
+    results: list[CodeValidation] = []
+    unknown: TerminologyUnavailable | None = None
+    for c in codings:
+        try:
+            results.append(tx.validate_code(c["code"], c.get("system"), c.get("display"), raise_unknown=True, **where))
+        except TerminologyUnavailable as exc:
+            unknown = unknown or exc
+            results.append(CodeValidation(False, exc.message, known=False, system=c.get("system"), code=c["code"]))
+    if unknown is not None and not any(r.known for r in results):
+        raise unknown
+    return results
 
 
 def _validation(results: list[CodeValidation]) -> dict[str, Any]:

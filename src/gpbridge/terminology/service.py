@@ -344,12 +344,17 @@ class Terminology:
     # -- $validate-code ----------------------------------------------------------------------------
     def validate_code(self, code: str, system: str | None = None, display: str | None = None, *,
                       url: str | None = None, value_set: dict[str, Any] | None = None,
-                      version: str | None = None) -> CodeValidation:
-        """Is the code valid — in the code system, or (url / value_set given) in the value set?"""
+                      version: str | None = None, raise_unknown: bool = False) -> CodeValidation:
+        """Is the code valid — in the code system, or (url / value_set given) in the value set?
+
+        ``raise_unknown``: raise ``TerminologyUnavailable`` for an unknown system or value set (the
+        ``$validate-code`` operation answers 404) instead of answering ``known=False``."""
         self._fresh()
         try:
-            if url is not None and value_set is None:
+            if url is not None and value_set is None and not raise_unknown:
                 return self._validate_url(code, system, display, url)  # cached: every write asks
+            if url is not None and value_set is None:
+                return self._validate_in_value_set(code, system, display, url, None)
             if value_set is not None:
                 return self._validate_in_value_set(code, system, display, url, value_set)
             if not system:
@@ -357,6 +362,8 @@ class Terminology:
                                       known=False, code=code)
             return self._validate_in_system(code, system, display, version)
         except TerminologyUnavailable as exc:
+            if raise_unknown:
+                raise
             return _unavailable(exc, system, code)
 
     def _validate_in_system(self, code: str, system: str, display: str | None, version: str | None) -> CodeValidation:
