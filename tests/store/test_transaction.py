@@ -67,7 +67,8 @@ def test_transaction_rewrites_urn_uuid_references_everywhere(store: Store) -> No
     obs = observation(
         pid,
         performer=[{"reference": pid}],
-        extension=[{"url": "http://example.org/x", "valueReference": {"reference": pid}}],
+        extension=[{"url": "http://example.org/x", "valueReference": {"reference": pid}},
+                   {"url": "http://example.org/provenance", "valueReference": {"reference": "#prov"}}],  # dom-3
         contained=[
             {
                 "resourceType": "Provenance",
