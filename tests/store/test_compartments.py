@@ -143,3 +143,20 @@ def test_identifiers_are_filed_under_no_compartment(store: Store) -> None:
     assert ids(store, "Observation", [("identifier", "urn:lab|r0"), ("patient", "Patient/b")]) == []
     where, args = SqlBuilder(store).level(parse_search("Observation", [("identifier", "urn:lab|r1")]), "a")
     assert "SELECT comp FROM compartment" not in where
+
+
+def test_a_population_search_naming_many_patients_runs(store: Store) -> None:
+    # The security filter ANDs a clinician's search with every permitted patient (~500 for a
+    # practice). Each patient's alternative once repeated the whole compartment list (500 x 500
+    # placeholders: "too many SQL variables" on SQLite) and a flat OR chain nested 500 deep
+    # ("Expression tree is too large"): a 500 for every population search.
+    many = 1200
+    for n in (0, 7, many - 1):
+        write(store, observation(f"Patient/p{n}"), f"o{n}")
+    write(store, observation("Patient/outsider"), "o-out")
+    refs = ",".join(f"Patient/p{n}" for n in range(many))
+    assert ids(store, "Observation", [("patient", refs)]) == ["o0", "o1199", "o7"]
+    assert ids(store, "Observation", [("patient", refs), ("code", f"{SNOMED}|27113001,{SNOMED}|1")]) == [
+        "o0", "o1199", "o7"]
+    assert store.search(parse_search("Observation", [("patient", refs), ("_summary", "count")])).total == 3
+    assert ids(store, "Observation", [("subject", refs)]) == ["o0", "o1199", "o7"]  # not the home parameter

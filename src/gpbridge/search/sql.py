@@ -42,6 +42,8 @@ from gpbridge.store.base import SearchResult, StoredResource
 
 TOP = "\U0010ffff"  # sorts after every character: the upper bound of a prefix range
 MAX_INCLUDED = 1000
+# Placeholders a clause may spend repeating a compartment list in each OR alternative.
+MAX_REPEATED_COMPARTMENTS = 2000
 INDEX_TABLE = {
     "token": "ix_token",
     "string": "ix_string",
@@ -147,6 +149,21 @@ class SqlBuilder:
         return "{x}.comp IN (SELECT comp FROM compartment) AND ", []
 
     @staticmethod
+    def _own_compartments(clause: Clause) -> list[list[Any]] | None:
+        """For a ``patient=`` clause naming patients by id, each value's own compartments (its
+        patient's, and the one for resources in several); None for any other clause."""
+        if clause.param != compartment.HOME_PARAMETER or clause.kind != "reference":
+            return None
+        if clause.modifier not in (None, "Patient"):
+            return None
+        own: list[list[Any]] = []
+        for v in clause.values:
+            if not isinstance(v, ReferenceValue) or v.url is not None or v.type not in (None, "Patient") or v.id is None:
+                return None
+            own.append(sorted({compartment.key(v.id), compartment.SEVERAL}))
+        return own
+
+    @staticmethod
     def types_of(query: SearchQuery) -> list[str]:
         if query.type is not None:
             return [query.type]
@@ -193,8 +210,7 @@ class SqlBuilder:
             seek_ors.append(sql if seek == x else self._value(clause, v, seek)[0])
             params.extend(p)
             value_params.append(p)
-        seek_where = (f"{pid_sql} AND ({' OR '.join(seek_ors)})" if len(seek_ors) > 1
-                      else f"{pid_sql} AND {seek_ors[0]}")
+        seek_where = f"{pid_sql} AND {any_of(seek_ors)}"
         all_params = pid_params + params
         comp_template, comp_params = self._compartments
         if comp_template and table == "ix_token" and clause.param in compartment.GLOBAL_PARAMETERS:
@@ -205,12 +221,26 @@ class SqlBuilder:
             # seek of its own (SQLite's MULTI-INDEX OR, PostgreSQL's BitmapOr). "pid = ? AND (a OR b)"
             # made SQLite read every row of the parameter instead: identity linkage's search for a
             # record's blocking keys walked all Patients' identifiers, growing with the database.
-            where = " OR ".join(f"({comp_sql}{pid_sql} AND {sql})" for sql in ors)
+            # The compartments go inside too, but not all of them into every alternative: a
+            # clinician's population search names ~500 patients, and 500 x 500 placeholders broke
+            # SQLite's limit (250,000 here). Each patient alternative carries its own compartment;
+            # any other long list falls back to "any compartment", which narrows nothing needed.
+            own = self._own_compartments(clause) if comp_params else None
+            if own is None and len(comp_params) * len(ors) > MAX_REPEATED_COMPARTMENTS:
+                comp_sql, comp_params = f"{x}.comp IN (SELECT comp FROM compartment) AND ", []
             driver_params: list[Any] = []
-            for p in value_params:
-                driver_params.extend(comp_params)
+            alternatives: list[str] = []
+            for sql, p in zip(ors, value_params, strict=True):
+                if own is not None:
+                    one = own[len(alternatives)]
+                    alternatives.append(f"({x}.comp IN ({','.join('?' * len(one))}) AND {pid_sql} AND {sql})")
+                    driver_params.extend(one)
+                else:
+                    alternatives.append(f"({comp_sql}{pid_sql} AND {sql})")
+                    driver_params.extend(comp_params)
                 driver_params.extend(pid_params)
                 driver_params.extend(p)
+            where = any_of(alternatives)
         else:
             where, driver_params = f"{comp_sql}{pid_sql} AND {ors[0]}", comp_params + all_params
         exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {seek_where})"
@@ -308,7 +338,7 @@ class SqlBuilder:
             sql, p, neg = _point_range_sql(v.prefix, f"{a}.lu", v.lo, v.hi)
             ors.append(f"NOT ({sql})" if neg else sql)
             params.extend(p)
-        return Condition("(" + " OR ".join(ors) + ")", params)
+        return Condition(any_of(ors), params)
 
     def _chain(self, clause: Clause, types: list[str], a: str) -> Condition:
         x = self.alias("x")
@@ -319,7 +349,7 @@ class SqlBuilder:
             where, p = self.level(sub, b)
             ors.append(f"({x}.ttype = ? AND {x}.tid IN (SELECT {b}.id FROM resource {b} WHERE {where}))")
             params.extend([sub.type, *p])
-        where = f"{pid_sql} AND ({' OR '.join(ors)})"
+        where = f"{pid_sql} AND {any_of(ors)}"
         all_params = pid_params + params
         comp_template, comp_params = self._compartments
         return Condition(
@@ -535,6 +565,16 @@ def _uri_prefixes(uri: str) -> list[str]:
             break
         out.append(cut)
     return out
+
+
+def any_of(terms: list[str]) -> str:
+    """The OR of ``terms`` (parenthesised unless one), nested as a balanced tree: SQLite's parser
+    makes a flat chain one level deeper per term and refuses past depth 1,000 (a population
+    search ORs ~500 patients); the planner flattens nested ORs, so plans are unchanged."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({any_of(terms[:middle])} OR {any_of(terms[middle:])})"
 
 
 # -- execution ----------------------------------------------------------------------------------
