@@ -35,6 +35,19 @@ def test_per_candidate_checks_seek_the_clustered_key(tmp_path: Path) -> None:
 
 
 
+def test_ne_never_drives_and_seeks_the_clustered_key(tmp_path: Path) -> None:
+    """``ne`` is a complement range (a value below or above the search range): too wide to drive,
+    so it stays a per-candidate check, and alone it reads each candidate's rows by (rid, pid)."""
+    store = SQLiteStore(str(tmp_path / "plan.db"))
+    try:
+        text = "\n".join(plan(store, "Observation", [("patient", "Patient/p1"), ("date", "ne2020")]))
+        assert "ix_reference_search" in text and "ix_date_search" not in text, text
+        text = "\n".join(plan(store, "Observation", [("value-quantity", "ne120"), ("date", "ne2020")]))
+        assert "ix_quantity_search" not in text and "ix_date_search" not in text, text
+    finally:
+        store.close()
+
+
 def test_or_of_values_seeks_each_value(tmp_path: Path) -> None:
     """identifier=a,b,c (identity linkage searches a record's blocking keys so) must seek each
     value, not read every identifier of every Patient."""

@@ -202,10 +202,11 @@ class SqlBuilder:
         # A unary '+' on the value columns takes them out of index selection, as for '+a.type'.
         seek = "+" + x if self.dialect.name == "sqlite" else x
         value_params: list[list[Any]] = []
+        drives = True
         for v in clause.values:
-            sql, p, neg = self._value(clause, v, x)
-            if neg:  # 'ne' on dates/numbers: matches resources with no equal value
-                negate = True
+            sql, p, broad = self._value(clause, v, x)
+            if broad:  # 'ne': a value outside a range, too wide to drive; checked per candidate
+                drives = False
             ors.append(sql)
             seek_ors.append(sql if seek == x else self._value(clause, v, seek)[0])
             params.extend(p)
@@ -246,12 +247,16 @@ class SqlBuilder:
         exists = f"EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {a}.rid AND {seek_where})"
         if negate:
             return Condition("NOT " + exists, all_params)
+        if not drives:
+            return Condition(exists, all_params)
         rank = RANK.get(clause.kind, 50)
         if clause.kind == "token" and clause.modifier == "text":
             rank = 8
         return Condition(exists, all_params, rank, f"SELECT {x}.rid FROM {table} {x} WHERE {where}", driver_params)
 
     def _value(self, clause: Clause, v: Any, x: str) -> tuple[str, list[Any], bool]:
+        """SQL on one index row ``{x}`` matching value ``v``, its params, and whether the
+        condition is too broad to drive the query (``ne``)."""
         kind = clause.kind
         if kind == "token" or (kind == "reference" and clause.modifier == "identifier"):
             if isinstance(v, StringValue):  # :text
@@ -274,7 +279,7 @@ class SqlBuilder:
             return _range_sql(v.prefix, f"{x}.lo", f"{x}.hi", v.lo, v.hi)
         if kind in ("number", "quantity"):
             assert isinstance(v, NumberValue | QuantityValue)
-            sql, p, neg = _point_sql(v.prefix, f"{x}.value", v.value, v.lo, v.hi)
+            sql, p, broad = _point_sql(v.prefix, f"{x}.value", v.value, v.lo, v.hi)
             if isinstance(v, QuantityValue):
                 if v.code is not None:
                     sql += f" AND {x}.code = ?"
@@ -283,7 +288,7 @@ class SqlBuilder:
                     sql += f" AND {x}.system = ?"
                     p.append(v.system)
                 sql = f"({sql})"
-            return sql, p, neg
+            return sql, p, broad
         if kind == "reference":
             assert isinstance(v, ReferenceValue)
             if v.url is not None:
@@ -335,8 +340,8 @@ class SqlBuilder:
         ors, params = [], []
         for v in clause.values:
             assert isinstance(v, DateValue)
-            sql, p, neg = _point_range_sql(v.prefix, f"{a}.lu", v.lo, v.hi)
-            ors.append(f"NOT ({sql})" if neg else sql)
+            sql, p, _ = _point_range_sql(v.prefix, f"{a}.lu", v.lo, v.hi)
+            ors.append(sql)
             params.extend(p)
         return Condition(any_of(ors), params)
 
@@ -469,7 +474,7 @@ def _composite_sql(v: CompositeValue, x: str) -> tuple[str, list[Any], bool]:
         if first.system is not None:
             parts.append(f"{x}.system1 = ?")
             params.append(first.system)
-    negate = False
+    broad = False
     if isinstance(second, TokenValue):
         if second.code is not None:
             parts.append(f"{x}.code2 = ?")
@@ -478,7 +483,7 @@ def _composite_sql(v: CompositeValue, x: str) -> tuple[str, list[Any], bool]:
             parts.append(f"{x}.system2 = ?")
             params.append(second.system)
     elif isinstance(second, NumberValue | QuantityValue):
-        sql, p, negate = _point_sql(second.prefix, f"{x}.lo2", second.value, second.lo, second.hi)
+        sql, p, broad = _point_sql(second.prefix, f"{x}.lo2", second.value, second.lo, second.hi)
         parts.append(sql)
         params.extend(p)
         if isinstance(second, QuantityValue):
@@ -489,7 +494,7 @@ def _composite_sql(v: CompositeValue, x: str) -> tuple[str, list[Any], bool]:
                 parts.append(f"{x}.system2 = ?")
                 params.append(second.system)
     elif isinstance(second, DateValue):
-        sql, p, negate = _range_sql(second.prefix, f"{x}.lo2", f"{x}.hi2", second.lo, second.hi)
+        sql, p, broad = _range_sql(second.prefix, f"{x}.lo2", f"{x}.hi2", second.lo, second.hi)
         parts.append(sql)
         params.extend(p)
     elif isinstance(second, StringValue):
@@ -501,13 +506,20 @@ def _composite_sql(v: CompositeValue, x: str) -> tuple[str, list[Any], bool]:
     elif isinstance(second, UriValue):
         parts.append(f"{x}.text2 = ?")
         params.append(second.uri)
-    return "(" + " AND ".join(parts or ["1 = 1"]) + ")", params, negate
+    return "(" + " AND ".join(parts or ["1 = 1"]) + ")", params, broad
 
 
 def _range_sql(prefix: str, lo_col: str, hi_col: str, qlo: float, qhi: float) -> tuple[str, list[Any], bool]:
-    """Range-valued index rows [lo, hi) against the search range [qlo, qhi), per FHIR prefixes."""
-    if prefix in ("eq", "ne"):
-        return f"({lo_col} >= ? AND {hi_col} <= ?)", [qlo, qhi], prefix == "ne"
+    """Range-valued index rows [lo, hi) against the search range [qlo, qhi), per FHIR prefixes.
+
+    ``ne`` is a row the search range does not fully contain, not the absence of an ``eq`` row: a
+    resource without the element has no row and so never matches (``:missing=true`` finds it).
+    The third item is True for ``ne`` only: a complement range must not drive the query.
+    """
+    if prefix == "eq":
+        return f"({lo_col} >= ? AND {hi_col} <= ?)", [qlo, qhi], False
+    if prefix == "ne":
+        return f"({lo_col} < ? OR {hi_col} > ?)", [qlo, qhi], True
     if prefix == "gt":
         return f"{hi_col} > ?", [qhi], False
     if prefix == "lt":
@@ -528,9 +540,11 @@ def _range_sql(prefix: str, lo_col: str, hi_col: str, qlo: float, qhi: float) ->
 
 
 def _point_range_sql(prefix: str, col: str, qlo: float, qhi: float) -> tuple[str, list[Any], bool]:
-    """A point value (e.g. lastUpdated) against the search range [qlo, qhi)."""
-    if prefix in ("eq", "ne", "ap"):
-        return f"({col} >= ? AND {col} < ?)", [qlo, qhi], prefix == "ne"
+    """A point value (e.g. lastUpdated) against the search range [qlo, qhi); True for ``ne``."""
+    if prefix == "ne":
+        return f"({col} < ? OR {col} >= ?)", [qlo, qhi], True
+    if prefix in ("eq", "ap"):
+        return f"({col} >= ? AND {col} < ?)", [qlo, qhi], False
     if prefix in ("gt", "sa"):
         return f"{col} >= ?", [qhi], False
     if prefix in ("lt", "eb"):
@@ -541,9 +555,12 @@ def _point_range_sql(prefix: str, col: str, qlo: float, qhi: float) -> tuple[str
 
 
 def _point_sql(prefix: str, col: str, value: float, lo: float, hi: float) -> tuple[str, list[Any], bool]:
-    """A number/quantity value against the search value with its implicit precision range."""
-    if prefix in ("eq", "ne"):
-        return f"({col} >= ? AND {col} < ?)", [lo, hi], prefix == "ne"
+    """A number/quantity value against the search value with its implicit precision range; for
+    ``ne`` a value outside it (True: too broad to drive, as in ``_range_sql``)."""
+    if prefix == "ne":
+        return f"({col} < ? OR {col} >= ?)", [lo, hi], True
+    if prefix == "eq":
+        return f"({col} >= ? AND {col} < ?)", [lo, hi], False
     if prefix in ("gt", "sa"):
         return f"{col} > ?", [value], False
     if prefix in ("lt", "eb"):
