@@ -310,9 +310,13 @@ def test_quantities_use_code_else_unit() -> None:
             }
         },
     )
-    assert coded.quantities == [("value-quantity", "http://unitsofmeasure.org", "mmol/L", 4.1)]
+    # the unit too, under no system: ``4.1||mmol per litre`` finds it, ``4.1|ucum|mmol per litre`` does not
+    assert coded.quantities == [("value-quantity", "http://unitsofmeasure.org", "mmol/L", 4.1),
+                                ("value-quantity", None, "mmol per litre", 4.1)]  # fmt: skip
     unit_only = extract("Observation", params, {"valueQuantity": {"value": 2, "unit": "tablets"}})
     assert unit_only.quantities == [("value-quantity", None, "tablets", 2.0)]
+    same = extract("Observation", params, {"valueQuantity": {"value": 2, "unit": "kg", "code": "kg"}})
+    assert same.quantities == [("value-quantity", None, "kg", 2.0)]
     sampled = extract(
         "Observation", params, {"valueSampledData": {"origin": {"value": 0}, "period": 1, "dimensions": 1}}
     )

@@ -198,10 +198,13 @@ def quantity_quantity(value: Any, param: str, iv: IndexValues) -> None:
     if type(value) is dict:
         number = _number(value.get("value"))
         if number is not None:
-            code = _s(value.get("code"))
-            iv.quantities.append(
-                (param, _s(value.get("system")), code if code is not None else _s(value.get("unit")), number)
-            )
+            code, unit = _s(value.get("code")), _s(value.get("unit"))
+            iv.quantities.append((param, _s(value.get("system")), code if code is not None else unit, number))
+            if code is not None and unit is not None and unit != code:
+                # ``value||mmHg`` matches Quantity.code or Quantity.unit (R4 search, quantity): the
+                # unit gets a row of its own under no system, so ``value|system|code`` stays exact.
+                # Same value: _sort, :missing and totals (per resource) see no difference.
+                iv.quantities.append((param, None, unit, number))
 
 
 def quantity_money(value: Any, param: str, iv: IndexValues) -> None:

@@ -15,6 +15,7 @@ class IndexValues:
     strings: list[tuple[str, str, str]] = field(default_factory=list)  # (param, normalised, exact)
     dates: list[tuple[str, float, float]] = field(default_factory=list)  # (param, lo, hi) hi exclusive
     numbers: list[tuple[str, float]] = field(default_factory=list)
+    # (param, system, code, value); a unit other than the code adds (param, None, unit, value)
     quantities: list[tuple[str, str | None, str | None, float]] = field(default_factory=list)
     references: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     uris: list[tuple[str, str]] = field(default_factory=list)

@@ -105,6 +105,7 @@ def _all() -> list[Migration]:
         v10_compartments,
         v11_reference_views,
         v12_resource_id_index,
+        v13_quantity_units,
     )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
@@ -119,6 +120,7 @@ def _all() -> list[Migration]:
         v10_compartments.MIGRATION,
         v11_reference_views.MIGRATION,
         v12_resource_id_index.MIGRATION,
+        v13_quantity_units.MIGRATION,
     ]
 
 
