@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from gpbridge.cli import app
@@ -66,3 +67,37 @@ def test_import_rejects_invalid_batch_atomically(tmp_path: Path) -> None:
 def test_import_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(tmp_path / "nope.json"), "--database", f"sqlite:///{tmp_path}/x.db"])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+A28 = (b"MSH|^~\\&|PAS|RBH|GPB|GPB|20240101120000||ADT^A28|M1|P|2.4\r"
+       b"EVN|A28|20240101120000\rPID|1||9434765919^^^NHS^NH||SMITH^JOHN||19800101|M\r")
+
+
+def test_mllp_insecure_dev_accepts_any_sender_and_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from gpbridge.adapters.hl7v2 import mllp as mllp_module
+
+    monkeypatch.delenv("GPBRIDGE_INSECURE_DEV", raising=False)
+    acks: list[bytes] = []
+
+    async def one_message(store: object, settings: object, host: str, port: int) -> None:
+        """Stands in for serving forever: the real listener, on a free port, answers one A28."""
+        server = await mllp_module.start_mllp_server(store, settings, host, 0)  # type: ignore[arg-type]
+        reader, writer = await asyncio.open_connection(host, server.sockets[0].getsockname()[1])
+        writer.write(mllp_module.frame(A28))
+        await writer.drain()
+        acks.append(await mllp_module.read_frame(reader) or b"")
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    monkeypatch.setattr(mllp_module, "run_mllp_server", one_message)
+    database = f"sqlite:///{tmp_path}/mllp.db"
+    refused = runner.invoke(app, ["mllp", "--database", database])
+    accepted = runner.invoke(app, ["mllp", "--database", database, "--insecure-dev"])
+    assert refused.exit_code == 0 and accepted.exit_code == 0, refused.output + accepted.output
+    assert "security checks are OFF" not in refused.output and "security checks are OFF" in accepted.output
+    # without the flag no sender is authorised (the message is refused, not kept); with it, stored
+    assert b"MSA|AR|M1|" in acks[0] and b"access denied" in acks[0]
+    assert b"MSA|AA|M1|" in acks[1]

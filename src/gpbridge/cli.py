@@ -20,8 +20,19 @@ DatabaseOption = Annotated[
 ]
 
 
+InsecureDevOption = Annotated[
+    bool, typer.Option("--insecure-dev", help="Development mode: the security policy allows everything.")
+]
+
+
 def _settings(**overrides: object) -> Settings:
     return Settings.from_env(**overrides)
+
+
+def _warn_if_insecure(settings: Settings) -> None:
+    """Every command that serves requests says so loudly when the policy allows everything."""
+    if settings.insecure_dev:
+        console.print("[bold red]WARNING: --insecure-dev: security checks are OFF. Never use with real data.[/]")
 
 
 @app.command()
@@ -31,9 +42,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo population into an empty database.")] = False,
     demo_patients: Annotated[int, typer.Option(help="Patients in the demo population.")] = 300,
-    insecure_dev: Annotated[
-        bool, typer.Option("--insecure-dev", help="Development mode: the security policy allows everything.")
-    ] = False,
+    insecure_dev: InsecureDevOption = False,
     workers: Annotated[int | None, typer.Option(help="Worker processes (each with its own connections).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
@@ -45,8 +54,7 @@ def serve(
 
     settings = _settings(database=database, host=host, port=port, insecure_dev=insecure_dev or None,
                          workers=workers, builtin_idp=True if demo else None)
-    if settings.insecure_dev:
-        console.print("[bold red]WARNING: --insecure-dev: security checks are OFF. Never use with real data.[/]")
+    _warn_if_insecure(settings)
     store = open_store(settings.database, settings)
     if demo and store.count() == 0:
         from gpbridge.demo.loader import load_demo
@@ -154,6 +162,7 @@ def mllp(
     database: DatabaseOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (2575 is the registered HL7 MLLP port).")] = 2575,
+    insecure_dev: InsecureDevOption = False,
 ) -> None:
     """Receive HL7 v2 messages over MLLP (ADT, ORU), acknowledging each with AA/AE/AR."""
     import asyncio
@@ -161,7 +170,8 @@ def mllp(
     from gpbridge.adapters.hl7v2.mllp import run_mllp_server
     from gpbridge.store import open_store
 
-    settings = _settings(database=database)
+    settings = _settings(database=database, insecure_dev=insecure_dev or None)
+    _warn_if_insecure(settings)
     store = open_store(settings.database, settings)
     console.print(f"gpbridge MLLP listener on {host}:{port} (database {settings.database})")
     try:
