@@ -113,9 +113,12 @@ def test_instance_level_without_a_body_validates_the_stored_version(client: Clie
     assert_outcome(client.post("/fhir/Patient/nobody/$validate"), 404)
 
 
-def test_delete_mode_needs_no_resource(client: Client) -> None:
-    found = issues(client.post("/fhir/Patient/abc/$validate?mode=delete"))
+def test_delete_mode_needs_no_resource_but_a_stored_one(client: Client) -> None:
+    created = client.post("/fhir/Patient", good_patient())
+    found = issues(client.post(f"/fhir/Patient/{created.json()['id']}/$validate?mode=delete"))
     assert [i["severity"] for i in found] == ["information"]
+    assert_outcome(client.post("/fhir/Patient/nobody/$validate?mode=delete"), 404)  # as the other modes
+    assert [i["severity"] for i in issues(client.post("/fhir/Patient/$validate?mode=delete"))] == ["information"]
 
 
 @pytest.mark.parametrize(

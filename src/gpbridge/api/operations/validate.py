@@ -53,11 +53,15 @@ async def validate_operation(request: Request) -> Response:
     api = api_of(request)
     authorize(request_context(request, api), "operation", type_, id_, operation="validate").enforce()
     resource, mode, profiles = await _inputs(request, api.settings)
-    if resource is None and id_ is not None and mode != "delete":
+    if id_ is not None and (mode == "delete" or resource is None):
+        # "may it be deleted?" needs the resource as much as checking its stored version does
         stored = await api.call(api.store.read, type_, id_)
         if stored is None or stored.deleted or stored.content is None:
+            if mode == "delete":
+                raise not_found(f"{type_}/{id_} is not known: there is nothing to delete")
             raise not_found(f"{type_}/{id_} is not known, and no resource was sent to validate")
-        resource = body.parse_json(stored.content, api.settings, check_nesting=False)
+        if resource is None and mode != "delete":
+            resource = body.parse_json(stored.content, api.settings, check_nesting=False)
     issues = await api.call(_validate, resource, type_, id_, mode, profiles, api.settings)
     return json_response(request, operation_outcome(issues))
 
