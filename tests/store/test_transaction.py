@@ -333,3 +333,17 @@ def test_nesting_limit_applies_to_bundle_resources(store: Store) -> None:
     with pytest.raises(FhirError) as err:
         process(store, bundle("transaction", post(patient(extension=[deep]))))
     assert err.value.status == 400
+
+
+def test_lenient_validation_warnings_come_back_with_their_entry(store: Store) -> None:
+    """A single POST returns lenient validation's warnings; a transaction entry must too (R4:
+    entry.response.outcome carries the hints and warnings of processing that entry)."""
+    lenient = Settings(insecure_dev=True, validation="lenient")
+    odd = observation("urn:uuid:p", bogus=1)  # an unknown element: an error under strict, a warning here
+    b = bundle("transaction", post(patient(), "urn:uuid:p"), post(odd))
+    out = orjson.loads(orjson.dumps(process_bundle(store, b, settings=lenient, base_url=BASE)))
+    patient_entry, odd_entry = out["entry"]
+    assert odd_entry["response"]["status"] == "201 Created"
+    issues = odd_entry["response"]["outcome"]["issue"]
+    assert any(i["severity"] == "warning" and "bogus" in i.get("diagnostics", "") for i in issues), issues
+    assert "outcome" not in patient_entry["response"]  # nothing to say, and Prefer did not ask

@@ -497,8 +497,11 @@ class _Run:
         if self.prefer == "representation" and stored.content is not None:
             out["fullUrl"] = f"{self.base}/{stored.type}/{stored.id}"
             out["resource"] = orjson.Fragment(stored.content)
-        elif self.prefer == "OperationOutcome":
-            response["outcome"] = operation_outcome([information("informational", "OK")])
+        # Lenient validation's warnings go back with the entry whatever Prefer says, as a single
+        # POST or PUT returns them: entry.response.outcome holds "hints and warnings" (R4).
+        issues = result.issues
+        if issues or self.prefer == "OperationOutcome":
+            response["outcome"] = operation_outcome(list(issues) if issues else [information("informational", "OK")])
         out["response"] = response
         return out
 
