@@ -156,3 +156,15 @@ def test_parse_etag_rejects_garbage() -> None:
     with pytest.raises(FhirError) as err:
         ops.parse_etag('W/"abc"')
     assert err.value.status == 400
+
+
+def test_audit_events_are_never_written_to_the_store(store: Store) -> None:
+    # Every path to the store (REST, Bundles, adapters) refuses them: the audit trail is audit_log.
+    event = {"resourceType": "AuditEvent", "id": "1", "recorded": "2026-01-01T00:00:00Z"}
+    assert status_of(store, ops.create, event, settings=SETTINGS) == 405
+    assert status_of(store, ops.update, "AuditEvent", "1", event, settings=SETTINGS) == 405
+    assert status_of(store, ops.conditional_update, "AuditEvent", "recorded=2026", event, settings=SETTINGS) == 405
+    assert status_of(store, ops.patch, "AuditEvent", "1", [], settings=SETTINGS) == 405
+    assert status_of(store, ops.delete, "AuditEvent", "1") == 405
+    assert status_of(store, ops.conditional_delete, "AuditEvent", "recorded=2026") == 405
+    assert store.count("AuditEvent") == 0

@@ -1,5 +1,10 @@
 """``GET /fhir/AuditEvent?...`` and ``GET /fhir/AuditEvent/{id}``: the audit trail as FHIR.
 
+The trail is the hash-chained ``audit_log``, not the resource tables, and it is append-only by the
+server: every other interaction on AuditEvent (create, update, patch, delete, their conditional
+forms, history, vread) is answered here with a 405, so none can fall through to the generic
+routes and seem to succeed against a store that never serves it.
+
 Privacy officers (``privacy_officer_roles``) search everything; patients and proxies see who
 accessed their own record (``security.audit_access``). Reading the audit is itself audited, once
 per request, with the patient whose audit was read.
@@ -14,10 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gpbridge.api import body
 from gpbridge.api.context import Api, api_of, base_url, request_context
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
-from gpbridge.fhir.outcome import not_found
+from gpbridge.fhir.outcome import FhirError, error, not_found
 from gpbridge.security.audit_access import confine, is_patient_facing, own_patients
 from gpbridge.security.audit_search import (
     AuditPage,
@@ -27,10 +33,14 @@ from gpbridge.security.audit_search import (
     search_audit,
 )
 from gpbridge.security.policy import RequestContext, authorize, record
-from gpbridge.security.rules import Decision
+from gpbridge.security.rules import Decision, deny
 from gpbridge.security.tokens import unauthorized
+from gpbridge.store.interactions import write_refusal
 
 AUDIT = "AuditEvent"
+# For api.capability: what these routes answer (the generic TYPE_INTERACTIONS do not apply).
+TYPE_INTERACTIONS = ("read", "search-type")
+_WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 def audit_gate(request: Request, interaction: str) -> tuple[Api, RequestContext]:
@@ -67,11 +77,16 @@ async def run_audit_search(
 
 @fhir_endpoint
 async def search(request: Request) -> Response:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
-    cursor = request.query_params.get("_cursor")
+    if request.method == "POST":  # POST AuditEvent/_search: the form, as GET's query
+        params = await body.read_form(request, api_of(request).settings)
+    else:
+        params = request.query_params.multi_items()
+    cursor = next((v for k, v in params if k == "_cursor"), None)
+    params = [(k, v) for k, v in params if k != "_cursor"]
     page, _, _ = await run_audit_search(request, params + ([("_cursor", cursor)] if cursor else []))
     base = base_url(request, api_of(request).settings)
-    links = [{"relation": "self", "url": f"{base}/{AUDIT}?{request.url.query}".rstrip("?")}]
+    query = urlencode(params + ([("_cursor", cursor)] if cursor else []))  # a POST's form too
+    links = [{"relation": "self", "url": f"{base}/{AUDIT}?{query}".rstrip("?")}]
     if page.next_cursor is not None:
         links.append(
             {"relation": "next", "url": f"{base}/{AUDIT}?{urlencode([*params, ('_cursor', page.next_cursor)])}"}
@@ -116,9 +131,35 @@ def _patient_of(event: dict[str, Any]) -> str | None:
     return None
 
 
+@fhir_endpoint
+async def refuse_write(request: Request) -> Response:
+    """Create, update, patch or delete (plain or conditional): 405, and the attempt is audited."""
+    api = api_of(request)
+    context = request_context(request, api)  # a bad token is still a 401 (and audited as one)
+    refusal = write_refusal(AUDIT)
+    assert refusal is not None
+    interaction = _WRITES[request.method]
+    record(context, deny(refusal.message), interaction, AUDIT, request.path_params.get("id"))
+    raise refusal
+
+
+@fhir_endpoint
+async def no_history(request: Request) -> Response:
+    # An event is written once and never changed: there are no versions to list or read.
+    message = f"{AUDIT} has no history or versions: each event is written once; read it at {AUDIT}/[id]"
+    raise FhirError(405, [error("not-supported", message)], {"Allow": ""})
+
+
 def routes(prefix: str) -> list[Route]:
+    """Every route on ``AuditEvent``, before the generic type routes (which would serve the store)."""
+    type_, instance = f"{prefix}/{AUDIT}", f"{prefix}/{AUDIT}/{{id}}"
     return [
-        Route(f"{prefix}/{AUDIT}", search, methods=["GET"]),
-        Route(f"{prefix}/{AUDIT}/_search", search, methods=["GET"]),
-        Route(f"{prefix}/{AUDIT}/{{id}}", read, methods=["GET"]),
+        Route(type_, search, methods=["GET"]),
+        Route(type_, refuse_write, methods=list(_WRITES)),
+        Route(f"{type_}/_search", search, methods=["GET", "POST"]),
+        Route(f"{type_}/_history", no_history, methods=["GET"]),
+        Route(f"{instance}/_history", no_history, methods=["GET"]),
+        Route(f"{instance}/_history/{{vid}}", no_history, methods=["GET"]),
+        Route(instance, read, methods=["GET"]),
+        Route(instance, refuse_write, methods=["PUT", "PATCH", "DELETE"]),
     ]

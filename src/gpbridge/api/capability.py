@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpbridge import __version__
+from gpbridge.api import audit
 from gpbridge.api.routes import history, instance, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.fhir import spec
@@ -23,6 +24,9 @@ TYPE_INTERACTIONS = (
 )
 SYSTEM_INTERACTIONS = (*system.SYSTEM_INTERACTIONS, *history.SYSTEM_INTERACTIONS)
 CORE = "http://hl7.org/fhir/StructureDefinition/"
+# Types with route modules of their own, not the store's generic routes: each module declares its
+# ``TYPE_INTERACTIONS``; nothing conditional, versioned or includable is offered for them.
+OWN_ROUTES = {audit.AUDIT: audit}
 
 
 def capability_statement(base: str) -> dict[str, Any]:
@@ -55,22 +59,34 @@ def capability_statement(base: str) -> dict[str, Any]:
 
 def _resource(type_: str, revincludes: list[str], operations: list[dict[str, Any]]) -> dict[str, Any]:
     params = _search_params(type_)
-    entry: dict[str, Any] = {
-        "type": type_,
-        "profile": CORE + type_,
-        "interaction": [{"code": c} for c in TYPE_INTERACTIONS],
-        "versioning": "versioned-update",
-        "readHistory": True,
-        "updateCreate": True,
-        "conditionalCreate": True,
-        "conditionalRead": "not-match",
-        "conditionalUpdate": True,
-        "conditionalDelete": "single",
-        "referencePolicy": ["literal"],
-        "searchInclude": [f"{type_}:{p['name']}" for p in params if p["type"] == "reference"],
-        "searchRevInclude": revincludes,
-        "searchParam": params,
-    }
+    own = OWN_ROUTES.get(type_)
+    entry: dict[str, Any] = {"type": type_, "profile": CORE + type_}
+    if own is not None:
+        entry |= {
+            "interaction": [{"code": c} for c in own.TYPE_INTERACTIONS],
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "conditionalCreate": False,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+        }
+    else:
+        entry |= {
+            "interaction": [{"code": c} for c in TYPE_INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "not-match",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "referencePolicy": ["literal"],
+            "searchInclude": [f"{type_}:{p['name']}" for p in params if p["type"] == "reference"],
+            "searchRevInclude": revincludes,
+        }
+    entry["searchParam"] = params
     ops = [_operation_entry(op) for op in operations if type_ in op.get("types", ())]
     if ops:
         entry["operation"] = ops
@@ -93,6 +109,8 @@ def _revincludes(types: list[str]) -> dict[str, list[str]]:
     """For each type, the ``Source:param`` references that can point at it."""
     out: dict[str, list[str]] = {}
     for source in types:
+        if source in OWN_ROUTES:  # not in the store that _revinclude searches
+            continue
         for code, definition in spec.search_parameters_for(source).items():
             if definition.get("type") != "reference":
                 continue

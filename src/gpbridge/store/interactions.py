@@ -46,6 +46,11 @@ _ETAG = re.compile(r'\s*(?:W/)?"?([0-9]+)"?\s*\Z')
 
 Criteria = str | list[tuple[str, str]]
 
+# Types the server writes itself and serves from elsewhere, with why. AuditEvents live in the
+# hash-chained ``audit_log``, appended by the server alone: a client's write would land in the
+# resource tables, unseen by ``GET AuditEvent``, and report a success that never happened.
+SERVER_WRITTEN: dict[str, str] = {"AuditEvent": "the audit trail is written by the server only"}
+
 
 # -- the write-path hook ----------------------------------------------------------------------
 
@@ -170,6 +175,22 @@ def check_id(value: Any, expression: str = "id") -> str:
     return value
 
 
+def write_refusal(type_: str | None, *expression: str) -> FhirError | None:
+    """The 405 for a client's create/update/patch/delete of a ``SERVER_WRITTEN`` type, else None."""
+    reason = SERVER_WRITTEN.get(type_ or "")
+    if reason is None:
+        return None
+    issue = error("not-supported", f"{type_} cannot be created, updated, patched or deleted: {reason}", *expression)
+    return FhirError(405, [issue], {"Allow": "GET"})
+
+
+def check_writable(type_: str | None, *expression: str) -> None:
+    """Refuse a write to a ``SERVER_WRITTEN`` type before any work is done for it."""
+    refusal = write_refusal(type_, *expression)
+    if refusal is not None:
+        raise refusal
+
+
 def parse_etag(value: str, what: str = "If-Match") -> int:
     """``W/"3"``, ``"3"`` or ``3`` → 3."""
     m = _ETAG.match(value)
@@ -247,6 +268,7 @@ def create(
     to ids before any write); a client's own ``id`` in the body is ignored as the spec requires.
     """
     type_ = resource_type_of(resource, expected_type)
+    check_writable(type_)
     if if_none_exist:
         matches = find_matches(session, type_, if_none_exist)
         if len(matches) == 1:
@@ -333,6 +355,7 @@ def _validated_and_prepared(
     validated: list[Issue] | None = None,
     speculation: Speculation | None = None,
 ) -> PreparedWrite:
+    check_writable(type_)  # every create and update, REST or Bundle, is prepared here
     warnings = validate_for_write(resource, settings, type_) if validated is None else validated
     prepared: PreparedWrite | None = None
     if link_in is not None and type_ == "Patient":
@@ -370,6 +393,7 @@ def conditional_update(
 ) -> WriteResult:
     """``PUT Type?criteria``: 0 matches → create, 1 → update it, more → 412."""
     resource_type_of(resource, type_)
+    check_writable(type_)
     matches = find_matches(session, type_, criteria)
     body_id = resource.get("id")
     if len(matches) > 1:
@@ -397,6 +421,7 @@ def delete(
     session: StoreSession, type_: str, id_: str, *, if_match: int | None = None, settings: Settings | None = None
 ) -> WriteResult | None:
     """Logical delete; None when there was nothing to delete (idempotent: the caller answers 204)."""
+    check_writable(type_)
     check_id(id_)
     if type_ == "Patient":
         _unlink_patient(session, id_, settings)
@@ -407,6 +432,7 @@ def conditional_delete(
     session: StoreSession, type_: str, criteria: Criteria, *, settings: Settings | None = None
 ) -> WriteResult | None:
     """``DELETE Type?criteria`` with single-match semantics: 0 → nothing, 1 → delete, more → 412."""
+    check_writable(type_)
     matches = find_matches(session, type_, criteria)
     if len(matches) > 1:
         raise _too_many(type_, criteria)
@@ -427,6 +453,7 @@ def patch(
     if_match: int | None = None,
 ) -> WriteResult:
     """JSON Patch (RFC 6902) applied to the current version, stored as a version-checked update."""
+    check_writable(type_)
     check_id(id_)
     current = session.read(type_, id_)
     if current is None:
@@ -445,6 +472,7 @@ def patch(
 def conditional_patch(
     session: StoreSession, type_: str, criteria: Criteria, operations: Any, *, settings: Settings
 ) -> WriteResult:
+    check_writable(type_)
     matches = find_matches(session, type_, criteria)
     if len(matches) > 1:
         raise _too_many(type_, criteria)

@@ -622,6 +622,13 @@ def _parse_entry(index: int, raw: Any, base: str) -> _Entry:
 
 def _check_shape(entry: _Entry, url: str, resource: Any) -> None:
     where, method = entry.where, entry.method
+    if entry.type in ops.SERVER_WRITTEN:
+        # Not in the resource tables: writes are refused as over REST, and a read here would
+        # answer from the wrong place, around the audit's own gate (api.audit).
+        if method not in ("GET", "HEAD"):
+            ops.check_writable(entry.type, f"{where}.request")
+        raise bad_request(f"{entry.type} is read at [base]/{entry.type}, not inside a Bundle",
+                          f"{where}.request.url", code="not-supported")
     if method in ("GET", "HEAD"):
         if entry.type is None:
             raise bad_request("System-level reads are not supported in a Bundle", f"{where}.request.url")
