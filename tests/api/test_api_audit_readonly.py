@@ -90,4 +90,8 @@ def test_capability_lists_only_what_audit_events_support(client: Client) -> None
     assert audit["readHistory"] is False and audit["updateCreate"] is False
     assert audit["conditionalCreate"] is False and audit["conditionalDelete"] == "not-supported"
     assert "searchInclude" not in audit
+    params = {p["name"]: p for p in audit["searchParam"]}
+    assert set(params) == {"_id", "_tag", "agent", "altid", "date", "entity", "flag", "outcome", "patient",
+                           "subtype", "type", "who"}  # fmt: skip
+    assert params["_id"]["definition"].endswith("Resource-id") and "definition" not in params["who"]
     assert not [r for res in rest["resource"] for r in res.get("searchRevInclude", []) if r.startswith("AuditEvent:")]

@@ -87,10 +87,22 @@ def test_paging_by_cursor(sink: ChainedAuditSink) -> None:
     assert [e["id"] for e in last.events] == ["1"] and last.next_cursor is None
 
 
-def test_every_bad_parameter_is_named() -> None:
+def test_by_id(sink: ChainedAuditSink) -> None:
+    assert _ids(sink, ("_id", "3")) == [3]
+    assert _ids(sink, ("_id", "1,4,99")) == [4, 1]
+    assert _ids(sink, ("_id", "x")) == [] and _ids(sink, ("_id", "2"), ("patient", "Patient/b")) == []
+
+
+def test_unknown_parameters_are_ignored_unless_strict() -> None:
+    query = parse_audit_query([("colour", "red"), ("size", "1"), ("colour", "blue"), ("outcome", "0")])
+    assert query.ignored == ["colour", "size"] and query.outcome == "allowed"
     with pytest.raises(FhirError) as unknown:
-        parse_audit_query([("colour", "red"), ("size", "1")])
-    assert "colour" in unknown.value.message and "size" in unknown.value.message
+        parse_audit_query([("colour", "red"), ("size", "1")], strict=True)
+    assert unknown.value.status == 400
+    assert [i.expression for i in unknown.value.issues] == [("colour",), ("size",)]
+
+
+def test_every_bad_parameter_is_named() -> None:
     for name, value in (("date", "2026-13-01"), ("date", "sa2026-01-01"), ("outcome", "1"), ("type", "x"),
                         ("_tag", "http://other|break-glass"), ("_cursor", "x"), ("_sort", "agent")):  # fmt: skip
         with pytest.raises(FhirError):

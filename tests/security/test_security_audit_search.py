@@ -92,9 +92,39 @@ def test_pages_follow_next_links_without_gaps(world: Any, bearer: Any) -> None:
 def test_bad_parameters_are_400_with_an_outcome(world: Any, bearer: Any) -> None:
     http, _ = world
     officer = bearer(user="admin-a")
-    for query in ("nonsense=1", "date=yesterday", "outcome=maybe", "date=ap2026-01-01", "_count=many"):
+    for query in ("date=yesterday", "outcome=maybe", "date=ap2026-01-01", "_count=many"):
         answer = http.get(f"/fhir/AuditEvent?{query}", headers=officer)
         assert answer.status_code == 400 and answer.json()["resourceType"] == "OperationOutcome", query
+
+
+def test_unknown_parameters_are_ignored_and_reported_unless_strict(world: Any, bearer: Any) -> None:
+    # the server's rule for every search: ignored, named in an outcome entry; a 400 only when strict
+    http, _ = world
+    officer = bearer(user="admin-a")
+    everything = _events(http.get("/fhir/AuditEvent?_count=500", headers=officer))
+    bundle = http.get("/fhir/AuditEvent?_count=500&nonsense=1&patient:missing=true", headers=officer).json()
+    matches = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert [m["id"] for m in matches] == [e["id"] for e in everything]  # not narrowed by what it ignored
+    outcome = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert [i["expression"] for i in outcome[0]["issue"]] == [["nonsense"], ["patient:missing"]]
+    strict = http.get("/fhir/AuditEvent?nonsense=1", headers=officer | {"prefer": "handling=strict"})
+    assert strict.status_code == 400 and "nonsense" in strict.json()["issue"][0]["diagnostics"]
+
+
+def test_search_by_id(world: Any, bearer: Any) -> None:
+    http, _ = world
+    officer = bearer(user="admin-a")
+    ids = [e["id"] for e in _events(http.get("/fhir/AuditEvent?_count=3", headers=officer))]
+    assert [e["id"] for e in _events(http.get(f"/fhir/AuditEvent?_id={ids[1]}", headers=officer))] == [ids[1]]
+    both = _events(http.get(f"/fhir/AuditEvent?_id={ids[2]},{ids[0]}", headers=officer))
+    assert [e["id"] for e in both] == [ids[0], ids[2]]
+    assert _events(http.get("/fhir/AuditEvent?_id=not-a-number", headers=officer)) == []
+    # a patient's _id search stays within their own record's accesses
+    patient = bearer(user="patient-1")
+    mine = _events(http.get("/fhir/AuditEvent", headers=patient))
+    assert _events(http.get(f"/fhir/AuditEvent?_id={mine[1]['id']}", headers=patient)) == [mine[1]]
+    about_pb = _events(http.get("/fhir/AuditEvent?patient=Patient/pb", headers=officer))
+    assert _events(http.get(f"/fhir/AuditEvent?_id={about_pb[0]['id']}", headers=patient)) == []
 
 
 def test_only_privacy_officers_and_audit_scoped_systems_may_search(world: Any, bearer: Any) -> None:

@@ -19,13 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gpbridge.api import body
+from gpbridge.api import body, headers
+from gpbridge.api.bundles import ignored_outcome
 from gpbridge.api.context import Api, api_of, base_url, request_context
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
 from gpbridge.fhir.outcome import FhirError, error, not_found
 from gpbridge.security.audit_access import confine, is_patient_facing, own_patients
 from gpbridge.security.audit_search import (
+    PARAMETERS,
     AuditPage,
     parse_audit_query,
     patient_view,
@@ -38,8 +40,10 @@ from gpbridge.security.tokens import unauthorized
 from gpbridge.store.interactions import write_refusal
 
 AUDIT = "AuditEvent"
-# For api.capability: what these routes answer (the generic TYPE_INTERACTIONS do not apply).
+# For api.capability: what these routes answer (the generic TYPE_INTERACTIONS do not apply), and
+# the search parameters they understand (``SEARCH_PARAMETERS``: name -> FHIR type).
 TYPE_INTERACTIONS = ("read", "search-type")
+SEARCH_PARAMETERS = PARAMETERS
 _WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -57,11 +61,12 @@ def audit_gate(request: Request, interaction: str) -> tuple[Api, RequestContext]
 
 
 async def run_audit_search(
-    request: Request, params: list[tuple[str, str]]
-) -> tuple[AuditPage, RequestContext, list[tuple[str, str]]]:
-    """Gate, confine, search and record: shared by the API and the privacy officer's web pages."""
+    request: Request, params: list[tuple[str, str]], *, strict: bool = False
+) -> tuple[AuditPage, RequestContext, list[str]]:
+    """Gate, confine, search and record: shared by the API and the privacy officer's web pages.
+    Returns the page, the context and the parameters ignored (unknown; ``strict``: a 400)."""
     api, context = audit_gate(request, "search")
-    query = parse_audit_query(params)
+    query = parse_audit_query(params, strict=strict)
     confined = await api.call(confine, context, query)
     patient = query.patients[0] if len(query.patients) == 1 else None
     if not confined.allowed:
@@ -72,7 +77,7 @@ async def run_audit_search(
         page.events = [patient_view(e) for e in page.events]
     detail = f"{urlencode(params)} -> {len(page.events)} event(s)"
     record(context, confined, "search", AUDIT, None, patient, detail=detail)
-    return page, context, params
+    return page, context, query.ignored
 
 
 @fhir_endpoint
@@ -83,7 +88,9 @@ async def search(request: Request) -> Response:
         params = request.query_params.multi_items()
     cursor = next((v for k, v in params if k == "_cursor"), None)
     params = [(k, v) for k, v in params if k != "_cursor"]
-    page, _, _ = await run_audit_search(request, params + ([("_cursor", cursor)] if cursor else []))
+    page, _, ignored = await run_audit_search(
+        request, params + ([("_cursor", cursor)] if cursor else []), strict=headers.strict_handling(request)
+    )
     base = base_url(request, api_of(request).settings)
     query = urlencode(params + ([("_cursor", cursor)] if cursor else []))  # a POST's form too
     links = [{"relation": "self", "url": f"{base}/{AUDIT}?{query}".rstrip("?")}]
@@ -91,15 +98,13 @@ async def search(request: Request) -> Response:
         links.append(
             {"relation": "next", "url": f"{base}/{AUDIT}?{urlencode([*params, ('_cursor', page.next_cursor)])}"}
         )
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "link": links,
-        "entry": [
-            {"fullUrl": f"{base}/{AUDIT}/{e.get('id')}", "resource": e, "search": {"mode": "match"}}
-            for e in page.events
-        ],
-    }
+    entries = [
+        {"fullUrl": f"{base}/{AUDIT}/{e.get('id')}", "resource": e, "search": {"mode": "match"}}
+        for e in page.events
+    ]
+    if ignored:
+        entries.append(ignored_outcome(ignored))
+    bundle = {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}
     return json_response(request, bundle)
 
 

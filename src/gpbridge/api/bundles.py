@@ -64,20 +64,23 @@ def searchset(query: SearchQuery, result: SearchResult, base: str, url: str) -> 
             entries.append(_search_entry(stored, base, "include", query))
     ignored = [*query.ignored, *(p for p in result.ignored if p not in query.ignored)]
     if ignored:
-        issues = [
-            warning("not-supported", f"Search parameter '{p}' was not understood and was ignored", p)
-            for p in ignored
-        ]
-        entries.append(
-            {
-                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                "resource": operation_outcome(issues),
-                "search": {"mode": "outcome"},
-            }
-        )
+        entries.append(ignored_outcome(ignored))
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+def ignored_outcome(ignored: list[str]) -> dict[str, Any]:
+    """The searchset entry (mode ``outcome``) that tells the client which parameters were ignored."""
+    issues = [
+        warning("not-supported", f"Search parameter '{p}' was not understood and was ignored", p)
+        for p in ignored
+    ]
+    return {
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+        "resource": operation_outcome(issues),
+        "search": {"mode": "outcome"},
+    }
 
 
 def _search_entry(stored: StoredResource, base: str, mode: str, query: SearchQuery) -> dict[str, Any]:

@@ -25,7 +25,8 @@ TYPE_INTERACTIONS = (
 SYSTEM_INTERACTIONS = (*system.SYSTEM_INTERACTIONS, *history.SYSTEM_INTERACTIONS)
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 # Types with route modules of their own, not the store's generic routes: each module declares its
-# ``TYPE_INTERACTIONS``; nothing conditional, versioned or includable is offered for them.
+# ``TYPE_INTERACTIONS`` and ``SEARCH_PARAMETERS``; nothing conditional, versioned or includable is
+# offered for them.
 OWN_ROUTES = {audit.AUDIT: audit}
 
 
@@ -94,6 +95,9 @@ def _resource(type_: str, revincludes: list[str], operations: list[dict[str, Any
 
 
 def _search_params(type_: str) -> list[dict[str, Any]]:
+    own = OWN_ROUTES.get(type_)
+    if own is not None:
+        return _own_search_params(type_, own.SEARCH_PARAMETERS)
     out = []
     for code, definition in sorted(spec.search_parameters_for(type_).items()):
         if code in UNSUPPORTED_PARAMETERS or definition.get("type") == "special":
@@ -101,6 +105,18 @@ def _search_params(type_: str) -> list[dict[str, Any]]:
         param = {"name": code, "type": definition["type"]}
         if definition.get("url"):
             param["definition"] = definition["url"]
+        out.append(param)
+    return out
+
+
+def _own_search_params(type_: str, declared: dict[str, str]) -> list[dict[str, Any]]:
+    """What a route module of its own understands; the R4 definition where the name is R4's."""
+    known = spec.search_parameters_for(type_)
+    out = []
+    for code, kind in sorted(declared.items()):
+        param = {"name": code, "type": kind}
+        if (known.get(code) or {}).get("url"):
+            param["definition"] = known[code]["url"]
         out.append(param)
     return out
 

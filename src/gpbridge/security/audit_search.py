@@ -5,11 +5,14 @@ interaction, outcome, flags), so every filter here is a column comparison, never
 Newest first; pages continue from the last ``seq`` seen (``_cursor``), which stays correct while
 the background writer keeps appending.
 
-Parameters (R4 AuditEvent search, plus what the privacy officer needs):
-``patient`` / ``entity`` (``Patient/123``), ``agent`` / ``who`` (the user's id), ``altid`` (client
-id), ``date`` (with ge/gt/le/lt/eq), ``type`` (``rest`` or ``110114`` logins), ``subtype`` (the
-interaction: read, search, create, ...), ``outcome`` (``0`` success, ``4`` failure), ``_tag``
+Parameters (R4 AuditEvent search, plus what the privacy officer needs): ``_id`` (the event's
+``seq``), ``patient`` / ``entity`` (``Patient/123``), ``agent`` / ``who`` (the user's id), ``altid``
+(client id), ``date`` (with ge/gt/le/lt/eq), ``type`` (``rest`` or ``110114`` logins), ``subtype``
+(the interaction: read, search, create, ...), ``outcome`` (``0`` success, ``4`` failure), ``_tag``
 (an audit flag: ``break-glass``, ``redacted``, ``filtered``), ``_count``, ``_cursor``.
+
+As in every search on this server, an unknown parameter is ignored and reported back
+(``AuditQuery.ignored``), and refused with 400 only when the client asks for strict handling.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from gpbridge.fhir.outcome import bad_request
+from gpbridge.fhir.outcome import FhirError, bad_request, error
 from gpbridge.search.dates import date_range
 from gpbridge.security.audit import FLAG_SYSTEM
 
@@ -30,8 +33,16 @@ _LOGIN_INTERACTIONS = ("login", "logout", "token")
 _TYPES = {"rest": False, "110114": True}  # AuditEvent.type code -> is an authentication event
 _OUTCOMES = {"0": "allowed", "4": "denied", "8": "denied", "12": "denied", "allowed": "allowed",
              "denied": "denied"}  # fmt: skip
-_SINGLE = ("patient", "entity", "agent", "who", "altid", "type", "subtype", "outcome", "_tag", "flag")
-SUPPORTED = frozenset({*_SINGLE, "date", "_count", "_cursor", "_format", "_sort"})
+# The search parameters and their FHIR types (the CapabilityStatement lists exactly these).
+# ``who`` and ``flag`` are this server's aliases of ``agent`` and ``_tag``.
+PARAMETERS: dict[str, str] = {
+    "_id": "token", "patient": "reference", "entity": "reference", "agent": "reference",
+    "who": "reference", "altid": "token", "date": "date", "type": "token", "subtype": "token",
+    "outcome": "token", "_tag": "token", "flag": "token",
+}  # fmt: skip
+# Paging and response shape: understood, but not search parameters.
+_CONTROL = frozenset({"_count", "_cursor", "_format", "_pretty", "_sort"})
+SUPPORTED = frozenset(PARAMETERS) | _CONTROL
 
 
 @dataclass
@@ -47,6 +58,8 @@ class AuditQuery:
     count: int = DEFAULT_COUNT
     before_seq: int | None = None
     exclude_principal: str | None = None  # a patient's own look-ups are not "who accessed my record"
+    seqs: tuple[int, ...] | None = None  # ``_id``: these events only (empty: none can match)
+    ignored: list[str] = field(default_factory=list)  # unknown parameters, reported to the client
 
 
 def _instant(epoch: float) -> str:
@@ -75,16 +88,20 @@ def _patient_ref(value: str) -> str:
     return value if "/" in value else f"Patient/{value}"
 
 
-def parse_audit_query(params: list[tuple[str, str]]) -> AuditQuery:
-    """The query the parameters ask for; 400 naming every unknown or malformed parameter."""
+def parse_audit_query(params: list[tuple[str, str]], *, strict: bool = False) -> AuditQuery:
+    """The query the parameters ask for; 400 for a malformed value. An unknown parameter is
+    ignored (``query.ignored``), or with ``strict`` (``Prefer: handling=strict``) a 400 naming each."""
     query = AuditQuery()
-    unknown = sorted({name for name, _ in params if name not in SUPPORTED})
-    if unknown:
-        raise bad_request(f"Unknown AuditEvent search parameter(s): {', '.join(unknown)}", unknown[0])
+    query.ignored = list(dict.fromkeys(name for name, _ in params if name not in SUPPORTED))
+    if strict and query.ignored:
+        raise FhirError(400, [error("not-supported", f"unknown or unsupported search parameter '{n}'", n)
+                              for n in query.ignored])  # fmt: skip
     for name, value in params:
-        if not value:
+        if not value or name not in SUPPORTED:
             continue
-        if name in ("patient", "entity"):  # a comma is OR: one person may have several records
+        if name == "_id":  # events are numbered: an id that is not a number matches nothing
+            query.seqs = tuple(int(v) for v in value.split(",") if v.isdigit())
+        elif name in ("patient", "entity"):  # a comma is OR: one person may have several records
             query.patients = tuple(_patient_ref(v) for v in value.split(",") if v)
         elif name in ("agent", "who"):
             query.principal = value.rpartition("|")[2].rpartition("/")[2]
@@ -123,6 +140,9 @@ def parse_audit_query(params: list[tuple[str, str]]) -> AuditQuery:
 def _where(query: AuditQuery) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
+    if query.seqs is not None:
+        where.append(f"seq IN ({','.join('?' * len(query.seqs))})")  # the primary key
+        args += query.seqs
     if query.patients:
         where.append(f"patient IN ({','.join('?' * len(query.patients))})")
         args += query.patients
@@ -162,7 +182,7 @@ class AuditPage:
 
 def search_audit(store: Any, query: AuditQuery) -> AuditPage:
     """One page of AuditEvents matching ``query``, newest first."""
-    if query.count <= 0:
+    if query.count <= 0 or query.seqs == ():
         return AuditPage([], None)
     where, args = _where(query)
     sql = "SELECT seq, event FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "")
