@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from api_helpers import Client
 
 from gpbridge.fhir.spec import resource_types
@@ -41,3 +42,30 @@ def test_capability_statement(client: Client) -> None:
     assert "Observation:subject" in patient["searchRevInclude"]
     assert "_text" not in params  # unsupported parameters are not advertised
     assert client.get("/fhir/metadata").content == r.content  # cached
+
+
+def test_every_routed_operation_is_listed(client: Client) -> None:
+    # Patient/$match was answered but missing from the statement: the list now comes from the routes.
+    from gpbridge.api.app import routes
+
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    listed = {(res["type"], op["name"]) for res in rest["resource"] for op in res.get("operation", [])}
+    assert ("Patient", "match") in listed
+    routed = set()
+    for route in routes():
+        parts = route.path.removeprefix("/fhir/").split("/")
+        if parts[-1].startswith("$"):
+            for type_ in resource_types() if parts[0] == "{type}" else [parts[0]]:
+                routed.add((type_, parts[-1][1:]))
+    assert routed == listed
+    patient = next(res for res in rest["resource"] if res["type"] == "Patient")
+    match = next(op for op in patient["operation"] if op["name"] == "match")
+    assert match["definition"] == "http://hl7.org/fhir/OperationDefinition/Patient-match"
+
+
+def test_a_routed_operation_must_be_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpbridge.api import capability, identity
+
+    monkeypatch.delattr(identity, "OPERATION")
+    with pytest.raises(LookupError, match=r"\$match"):
+        capability.capability_statement("http://x/fhir")

@@ -1,17 +1,18 @@
 """The CapabilityStatement, generated from what is really there: the resource types and search
 parameters of the spec registry, the interactions the route modules declare, and the
-``$operations`` modules under ``api.operations``. Nothing is listed by hand.
+``$operations`` the app's routes answer (each defined by its endpoint's module). Nothing is listed
+by hand.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from gpbridge import __version__
 from gpbridge.api import audit
+from gpbridge.api.context import FHIR_PREFIX
 from gpbridge.api.routes import history, instance, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.fhir import spec
@@ -136,17 +137,40 @@ def _revincludes(types: list[str]) -> dict[str, list[str]]:
 
 
 def _operations() -> list[dict[str, Any]]:
-    """``OPERATION`` dicts of the modules in ``api.operations`` (see its docstring)."""
-    from gpbridge.api import operations as package
+    """Every ``$operation`` a FHIR route answers, with the types it is routed for.
 
-    found = []
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        definition = getattr(module, "OPERATION", None)
-        if isinstance(definition, dict):
-            found.append(definition)
-        found.extend(d for d in getattr(module, "OPERATIONS", []) if isinstance(d, dict))
-    return found
+    Generated from the routing, so an operation cannot be served and go unlisted (``$match`` once
+    was): a path ``[type]/$name`` or ``[type]/[id]/$name`` (``{type}``: every type) or ``$name``
+    (system level). The name and canonical come from the ``OPERATION`` / ``OPERATIONS`` declarations
+    of the endpoint's module (see ``api.operations``); a routed operation without one is an error.
+    """
+    from gpbridge.api.app import routes  # the app imports this module's users
+
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for route in routes():
+        path = getattr(route, "path", "")
+        if "/$" not in path:
+            continue
+        parts = path.removeprefix(FHIR_PREFIX).strip("/").split("/")
+        name = parts[-1].removeprefix("$")
+        types = None if len(parts) == 1 else spec.resource_types() if parts[0] == "{type}" else [parts[0]]
+        declared = _declared(route.endpoint, name, types, path)
+        entry = found.setdefault((name, declared["definition"]), {**declared, "types": set(), "system": False})
+        if types is None:
+            entry["system"] = True
+        else:
+            entry["types"].update(types)
+    return list(found.values())
+
+
+def _declared(endpoint: Any, name: str, types: Any, path: str) -> dict[str, Any]:
+    module = sys.modules[endpoint.__module__]
+    declarations = [getattr(module, "OPERATION", None), *getattr(module, "OPERATIONS", [])]
+    for d in declarations:
+        if isinstance(d, dict) and d.get("name") == name:
+            if d.get("system") if types is None else set(types) & set(d.get("types", ())):
+                return d
+    raise LookupError(f"{path} is routed but {module.__name__} declares no OPERATION for ${name} there")
 
 
 def _operation_entry(op: dict[str, Any]) -> dict[str, Any]:
