@@ -60,6 +60,24 @@ def test_patch(client: Client) -> None:
     assert_outcome(client.patch("/fhir/Patient/p", bad_structure), 400)
 
 
+def test_patch_errors_never_quote_the_record(client: Client) -> None:
+    # jsonpatch's messages carried the whole resource ("member 'x' not found in {...}") or its values
+    client.put("/fhir/Patient/p", patient(id="p", gender="female", birthDate="1961-04-12"))
+    failing = [
+        [{"op": "test", "path": "/maritalStatus", "value": "M"}],
+        [{"op": "test", "path": "/gender", "value": "male"}],
+        [{"op": "remove", "path": "/name/0/prefix"}],
+        [{"op": "add", "path": "/contact/0/name", "value": {}}],
+        [{"op": "copy", "from": "/photo", "path": "/note"}],
+    ]
+    for ops in failing:
+        body = assert_outcome(client.patch("/fhir/Patient/p", ops), 422)
+        text = str(body)
+        assert not [s for s in ("Smith", "Jo'", "female", "1961", "9000000009", "resourceType': 'Patient") if s in text]
+        assert f"'{ops[0]['path']}'" in body["issue"][0]["diagnostics"], body
+    assert client.get("/fhir/Patient/p").json()["meta"]["versionId"] == "1"
+
+
 def test_conditional_patch(client: Client) -> None:
     ops = [{"op": "add", "path": "/gender", "value": "male"}]
     assert_outcome(client.patch(f"/fhir/Patient?{CRIT}", ops), 404)

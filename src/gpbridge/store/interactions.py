@@ -14,8 +14,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import jsonpatch
-import jsonpointer
 import orjson
 
 from gpbridge.config import Settings
@@ -34,6 +32,7 @@ from gpbridge.fhir.validate import validate_for_store
 from gpbridge.search.query import SearchQuery
 from gpbridge.store import ids
 from gpbridge.store.base import Preparer, StoredResource, StoreSession, WriteResult
+from gpbridge.store.json_patch import apply_json_patch
 from gpbridge.store.prepared import PreparedWrite
 
 if TYPE_CHECKING:
@@ -479,24 +478,6 @@ def conditional_patch(
     if not matches:
         raise not_found(f"No {type_} matches {_show(criteria)}")
     return patch(session, type_, matches[0].id, operations, settings=settings)
-
-
-def apply_json_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
-    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
-        raise bad_request("A JSON Patch document must be an array of operation objects")
-    try:
-        result = jsonpatch.JsonPatch(operations).apply(document, in_place=True)
-    except jsonpatch.InvalidJsonPatch as exc:
-        raise bad_request(f"Malformed JSON Patch: {exc}") from None
-    except jsonpatch.JsonPatchTestFailed as exc:
-        raise unprocessable([error("processing", f"JSON Patch test failed: {exc}")]) from None
-    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise unprocessable([error("processing", f"JSON Patch cannot be applied: {exc}")]) from None
-    except (TypeError, KeyError, IndexError, ValueError) as exc:
-        raise bad_request(f"Malformed JSON Patch: {exc}") from None
-    if not isinstance(result, dict):
-        raise unprocessable([error("processing", "JSON Patch result is not a resource")])
-    return result
 
 
 # -- reads inside a session (transaction GET entries) -----------------------------------------
