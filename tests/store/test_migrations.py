@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -115,3 +116,45 @@ def test_resources_are_indexed_by_id_then_type(tmp_path: Path) -> None:
             cur.execute("INSERT INTO resource (rid, type, id, version, lu) VALUES (999, 'Group', 'p1', 1, 0)")
     finally:
         store.close()
+
+
+def _history_before_v14(store: Any) -> str:
+    """A resource created, updated, deleted and recreated by PUT, as a version 12 store recorded it."""
+    with store.session() as s:
+        s.update("Patient", "r", {"resourceType": "Patient", "id": "r"})
+    with store.session() as s:
+        s.update("Patient", "r", {"resourceType": "Patient", "id": "r", "gender": "male"})
+    with store.session() as s:
+        s.delete("Patient", "r")
+    with store.session() as s:
+        s.update("Patient", "r", {"resourceType": "Patient", "id": "r"})
+    with store._write_cursor() as cur:  # noqa: SLF001
+        for version, method in ((1, "POST"), (2, "PUT"), (3, "DELETE"), (4, "PUT")):
+            cur.execute(store.dialect_obj.sql(
+                "UPDATE history SET method = ? WHERE version = ? AND rid = (SELECT rid FROM resource WHERE id = 'r')"),
+                (method, version))  # fmt: skip
+        cur.execute("DELETE FROM schema_version WHERE version >= 14")
+    return "r"
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_version_14_history_keeps_old_rows_and_finds_recreations(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if dialect == "sqlite":
+        store: Any = SQLiteStore(str(tmp_path / "v12.db"))
+        reopen: Any = lambda: SQLiteStore(str(tmp_path / "v12.db"))  # noqa: E731
+    else:
+        store = request.getfixturevalue("postgres_store")
+        reopen = lambda: PostgresStore(store.dsn)  # noqa: E731
+    id_ = _history_before_v14(store)
+    store.close()
+    upgraded = reopen()
+    try:
+        assert upgraded.schema_version() == migrations.latest_version() >= 14
+        versions, _ = upgraded.history("Patient", id_)
+        # old rows keep the method alone, read with its usual status; the recreation is now a 201
+        assert [v.request for v in reversed(versions)] == [("POST", 201), ("PUT", 200), ("DELETE", 204), ("PUT", 201)]
+        assert [v.method for v in reversed(versions)] == ["POST", "PUT", "DELETE", "PUT 201"]
+    finally:
+        upgraded.close()

@@ -16,6 +16,7 @@ from gpbridge.api.elements import subset, wants_subset
 from gpbridge.fhir.outcome import operation_outcome, warning
 from gpbridge.search.query import SearchQuery
 from gpbridge.store.base import SearchResult, StoredResource
+from gpbridge.store.transaction import status_line
 
 
 def page_links(
@@ -121,21 +122,20 @@ def history_bundle(
     return bundle
 
 
-_STATUS = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}
-
-
 def _history_entry(version: StoredResource, base: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"fullUrl": f"{base}/{version.type}/{version.id}"}
     if not version.deleted and version.content is not None:
         entry["resource"] = orjson.Fragment(version.content)
-    method = version.method if version.method in _STATUS else ("DELETE" if version.deleted else "PUT")
+    # as the store recorded the write: the method used and the status the client was answered
+    method, status = version.request
     entry["request"] = {
         "method": method,
         "url": version.type if method == "POST" else f"{version.type}/{version.id}",
     }
     entry["response"] = {
-        "status": _STATUS[method],
+        "status": status_line(status),
         "etag": version.etag,
         "lastModified": version.last_updated,
     }
     return entry
+

@@ -31,7 +31,14 @@ class StoredResource:
     last_updated: str  # FHIR instant, e.g. 2026-11-25T14:13:04.123456+00:00
     deleted: bool
     content: bytes | None
-    method: str = "PUT"  # POST (created), PUT (updated), DELETE (history entry request method)
+    # ``history.method``: the request that wrote this version and the status answered
+    # (``history_method``), e.g. "PUT 201"; read it through ``request``
+    method: str = "PUT 200"
+
+    @property
+    def request(self) -> tuple[str, int]:
+        """(HTTP method, status answered) of the write that made this version."""
+        return history_request(self.method)
 
     @property
     def etag(self) -> str:
@@ -40,6 +47,22 @@ class StoredResource:
     @property
     def reference(self) -> str:
         return f"{self.type}/{self.id}"
+
+
+# Rows written before the status was recorded hold the method alone (and a create by PUT, or a
+# recreation after a delete, was recorded as a POST or a PUT): the status the method usually had.
+_LEGACY_STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
+
+
+def history_method(method: str, status: int) -> str:
+    """What ``history.method`` holds for a version: the request method and the status answered."""
+    return f"{method} {status}"
+
+
+def history_request(value: str) -> tuple[str, int]:
+    """``history.method`` -> (method, status); the inverse of ``history_method``."""
+    method, _, status = value.partition(" ")
+    return method, int(status) if status.isdigit() else _LEGACY_STATUS.get(method, 200)
 
 
 @dataclass(slots=True)
@@ -78,18 +101,34 @@ class StoreSession(Preparer, Protocol):
         """One version as the session sees it; 404 when absent, 410 when it is a deletion."""
 
     def create(
-        self, resource: dict[str, Any] | PreparedWrite, id_: str | None = None, *, minted: bool = False
+        self,
+        resource: dict[str, Any] | PreparedWrite,
+        id_: str | None = None,
+        *,
+        minted: bool = False,
+        method: str = "POST",
     ) -> WriteResult:
         """Store a new resource; assigns a new id unless ``id_`` is given (create-on-update).
-        ``minted``: ``id_`` was just made by ``store.ids.new_id`` (so it cannot exist yet)."""
+        ``minted``: ``id_`` was just made by ``store.ids.new_id`` (so it cannot exist yet).
+        ``method``: the request's, for the history (a conditional PUT creates too)."""
 
     def update(
-        self, type_: str, id_: str, resource: dict[str, Any] | PreparedWrite, if_match: int | None = None
+        self,
+        type_: str,
+        id_: str,
+        resource: dict[str, Any] | PreparedWrite,
+        if_match: int | None = None,
+        *,
+        method: str = "PUT",
     ) -> WriteResult:
-        """New version (or create when absent). ``if_match`` mismatch raises 412."""
+        """New version (or create when absent or deleted). ``if_match`` mismatch raises 412.
+        ``method``: PUT, or PATCH for a patch; the history records it with 201 or 200."""
 
-    def delete(self, type_: str, id_: str, if_match: int | None = None) -> WriteResult | None:
-        """Logical delete. None if there was nothing to delete (already deleted or absent)."""
+    def delete(
+        self, type_: str, id_: str, if_match: int | None = None, *, status: int = 204
+    ) -> WriteResult | None:
+        """Logical delete. None if there was nothing to delete (already deleted or absent).
+        ``status``: what the client is answered (200 with an OperationOutcome), for the history."""
 
     def lock_keys(self, keys: list[str]) -> None:
         """Hold ``keys`` until this session ends: another session asking for any of them waits.

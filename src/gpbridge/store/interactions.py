@@ -260,11 +260,13 @@ def create(
     minted: bool = False,
     validated: list[Issue] | None = None,
     speculation: Speculation | None = None,
+    method: str = "POST",
 ) -> WriteResult:
     """Create (POST). ``if_none_exist``: 0 matches → create, 1 → that one unchanged, more → 412.
 
     ``id_`` is for callers that assign ids themselves (transactions resolve ``urn:uuid`` fullUrls
     to ids before any write); a client's own ``id`` in the body is ignored as the spec requires.
+    ``method``: the request's, for the history (PUT for a conditional update that creates).
     """
     type_ = resource_type_of(resource, expected_type)
     check_writable(type_)
@@ -278,7 +280,7 @@ def create(
         id_, minted = new_id(), True
     prepared = prepare_create(session, resource, settings, id_=id_, expected_type=type_, link_in=session,
                               new=minted, validated=validated, speculation=speculation)
-    result = session.create(prepared, minted=minted)
+    result = session.create(prepared, minted=minted, method=method)
     result.issues = prepared.issues
     return result
 
@@ -373,10 +375,12 @@ def update(
     *,
     settings: Settings,
     if_match: int | None = None,
+    method: str = "PUT",
 ) -> WriteResult:
-    """Update (PUT), creating the resource with the client's id when it does not exist."""
+    """Update (PUT), creating the resource with the client's id when it does not exist.
+    ``method``: PATCH when a patch's result is stored (for the history)."""
     prepared = prepare_update(session, type_, id_, resource, settings, link_in=session)
-    result = session.update(type_, id_, prepared, if_match)
+    result = session.update(type_, id_, prepared, if_match, method=method)
     result.issues = prepared.issues
     return result
 
@@ -408,7 +412,7 @@ def conditional_update(
             resource = {**resource, "id": target.id}
         return update(session, type_, target.id, resource, settings=settings, if_match=if_match)
     if body_id is None:
-        return create(session, resource, settings=settings, expected_type=type_)
+        return create(session, resource, settings=settings, expected_type=type_, method="PUT")
     check_id(body_id, f"{type_}.id")
     existing = session.read(type_, body_id)
     if existing is not None and not existing.deleted:
@@ -417,18 +421,25 @@ def conditional_update(
 
 
 def delete(
-    session: StoreSession, type_: str, id_: str, *, if_match: int | None = None, settings: Settings | None = None
+    session: StoreSession,
+    type_: str,
+    id_: str,
+    *,
+    if_match: int | None = None,
+    settings: Settings | None = None,
+    status: int = 204,
 ) -> WriteResult | None:
-    """Logical delete; None when there was nothing to delete (idempotent: the caller answers 204)."""
+    """Logical delete; None when there was nothing to delete (idempotent: the caller answers 204).
+    ``status``: what the caller answers (200 with an OperationOutcome), kept in the history."""
     check_writable(type_)
     check_id(id_)
     if type_ == "Patient":
         _unlink_patient(session, id_, settings)
-    return session.delete(type_, id_, if_match)
+    return session.delete(type_, id_, if_match, status=status)
 
 
 def conditional_delete(
-    session: StoreSession, type_: str, criteria: Criteria, *, settings: Settings | None = None
+    session: StoreSession, type_: str, criteria: Criteria, *, settings: Settings | None = None, status: int = 204
 ) -> WriteResult | None:
     """``DELETE Type?criteria`` with single-match semantics: 0 → nothing, 1 → delete, more → 412."""
     check_writable(type_)
@@ -439,7 +450,7 @@ def conditional_delete(
         return None
     if type_ == "Patient":
         _unlink_patient(session, matches[0].id, settings)
-    return session.delete(type_, matches[0].id, None)
+    return session.delete(type_, matches[0].id, None, status=status)
 
 
 def patch(
@@ -465,7 +476,7 @@ def patch(
     if patched.get("resourceType") != type_ or patched.get("id") != id_:
         raise unprocessable([error("processing", "A patch must not change resourceType or id")])
     # The version check guards against a write between our read and this update.
-    return update(session, type_, id_, patched, settings=settings, if_match=current.version)
+    return update(session, type_, id_, patched, settings=settings, if_match=current.version, method="PATCH")
 
 
 def conditional_patch(

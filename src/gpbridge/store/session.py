@@ -15,7 +15,7 @@ from typing import Any
 from gpbridge.fhir.outcome import FhirError, bad_request, precondition_failed
 from gpbridge.search.query import SearchQuery
 from gpbridge.store import compartment
-from gpbridge.store.base import SearchResult, StoredResource, WriteResult
+from gpbridge.store.base import SearchResult, StoredResource, WriteResult, history_method
 from gpbridge.store.ids import new_id
 from gpbridge.store.index_rows import INDEX_TABLES, stored_rows, with_rid
 from gpbridge.store.prepared import PreparedWrite
@@ -133,21 +133,33 @@ class SqlSession:
         return self.store.prepare(type_, id_, resource)
 
     def create(
-        self, resource: dict[str, Any] | PreparedWrite, id_: str | None = None, *, minted: bool = False
+        self,
+        resource: dict[str, Any] | PreparedWrite,
+        id_: str | None = None,
+        *,
+        minted: bool = False,
+        method: str = "POST",
     ) -> WriteResult:
         if isinstance(resource, PreparedWrite):
             type_, id_ = resource.type, resource.id
         else:
             type_ = resource_type(resource)
+        answered = history_method(method, 201)
         if id_ is None or minted:  # a server-minted id cannot exist yet: no need to look
-            return WriteResult(self._put(type_, id_ or new_id(), resource, None, "POST"), created=True)
+            return WriteResult(self._put(type_, id_ or new_id(), resource, None, answered), created=True)
         existing = self._current(type_, id_)
         if existing is not None and not existing.deleted:
             raise FhirError.of(409, "duplicate", f"{type_}/{id_} already exists")
-        return WriteResult(self._put(type_, id_, resource, existing, "POST"), created=True)
+        return WriteResult(self._put(type_, id_, resource, existing, answered), created=True)
 
     def update(
-        self, type_: str, id_: str, resource: dict[str, Any] | PreparedWrite, if_match: int | None = None
+        self,
+        type_: str,
+        id_: str,
+        resource: dict[str, Any] | PreparedWrite,
+        if_match: int | None = None,
+        *,
+        method: str = "PUT",
     ) -> WriteResult:
         existing = self._current(type_, id_)
         if if_match is not None:
@@ -157,11 +169,13 @@ class SqlSession:
                     f"If-Match version {if_match} does not match the current version of {type_}/{id_}"
                     f" ({'none' if current_version is None else current_version})"
                 )
-        created = existing is None or bool(existing.deleted)
-        method = "POST" if existing is None else "PUT"
-        return WriteResult(self._put(type_, id_, resource, existing, method), created=created)
+        created = existing is None or bool(existing.deleted)  # a recreation is a create: 201
+        answered = history_method(method, 201 if created else 200)
+        return WriteResult(self._put(type_, id_, resource, existing, answered), created=created)
 
-    def delete(self, type_: str, id_: str, if_match: int | None = None) -> WriteResult | None:
+    def delete(
+        self, type_: str, id_: str, if_match: int | None = None, *, status: int = 204
+    ) -> WriteResult | None:
         existing = self._current(type_, id_)
         if existing is None or existing.deleted:
             if if_match is not None:
@@ -173,7 +187,8 @@ class SqlSession:
             )
         lu, last_updated = self.now()
         version = existing.version + 1
-        row = self._record(type_, id_, existing, version, True, lu, last_updated, "DELETE", None)
+        row = self._record(type_, id_, existing, version, True, lu, last_updated, history_method("DELETE", status),
+                           None)  # fmt: skip
         self.index[row.rid] = None
         return WriteResult(row.stored())
 

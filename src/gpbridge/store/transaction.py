@@ -791,10 +791,10 @@ def _too_deep(max_depth: int) -> FhirError:
 
 
 def _error_entry(status: int, issues: list[Issue]) -> dict[str, Any]:
-    return {"response": {"status": _status_line(status), "outcome": operation_outcome(issues)}}
+    return {"response": {"status": status_line(status), "outcome": operation_outcome(issues)}}
 
 
-def _status_line(status: int) -> str:
+def status_line(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:

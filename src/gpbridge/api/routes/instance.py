@@ -88,8 +88,9 @@ async def delete(request: Request) -> Response:
     api, context = gate(request, "delete", type_, id_)
     await _guard_existing(api, context, "delete", type_, id_)
     if_match = headers.if_match(request)
+    status = delete_status(request)  # before deleting: a bad Prefer must not fail after the write
     result = await api.call(
-        in_session, api.store, ops.delete, type_, id_, if_match=if_match, settings=api.settings
+        in_session, api.store, ops.delete, type_, id_, if_match=if_match, settings=api.settings, status=status
     )
     return delete_response(request, result, f"{type_}/{id_}")
 
@@ -118,9 +119,14 @@ def write_response(request: Request, result: WriteResult, base: str) -> Response
     )
 
 
+def delete_status(request: Request) -> int:
+    """What a delete answers: 200 with an OperationOutcome when asked for one, else 204."""
+    return 200 if headers.prefer_return(request) == "OperationOutcome" else 204
+
+
 def delete_response(request: Request, result: WriteResult | None, what: str) -> Response:
     extra = {"ETag": result.resource.etag} if result is not None else None
-    if headers.prefer_return(request) == "OperationOutcome":
+    if delete_status(request) == 200:
         message = f"Deleted {what}" if result is not None else f"Nothing to delete: {what}"
         return json_response(request, operation_outcome([information("informational", message)]), 200, extra)
     return Response(status_code=204, headers=extra)

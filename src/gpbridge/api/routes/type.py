@@ -10,7 +10,7 @@ from gpbridge.api.bundles import searchset
 from gpbridge.api.context import Api, base_url, gate, in_session
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
-from gpbridge.api.routes.instance import delete_response, write_response
+from gpbridge.api.routes.instance import delete_response, delete_status, write_response
 from gpbridge.fhir.outcome import FhirError, bad_request
 from gpbridge.security.filtering import audit_failure, guard_write, guarded_search, unrestricted
 from gpbridge.security.policy import RequestContext
@@ -136,6 +136,9 @@ async def conditional_delete(request: Request) -> Response:
     api, context = gate(request, "delete", type_)
     criteria = _criteria(request)
     _system_only(context, "conditional delete")
-    result = await api.call(in_session, api.store, ops.conditional_delete, type_, criteria, settings=api.settings)
+    status = delete_status(request)
+    result = await api.call(
+        in_session, api.store, ops.conditional_delete, type_, criteria, settings=api.settings, status=status
+    )
     what = f"{type_}?{request.url.query}"
     return delete_response(request, result, what)

@@ -106,6 +106,7 @@ def _all() -> list[Migration]:
         v11_reference_views,
         v12_resource_id_index,
         v13_quantity_units,
+        v14_history_requests,
     )
 
     # v4 and v5 were reserved for identity and adapters, which needed no tables of their own.
@@ -121,6 +122,7 @@ def _all() -> list[Migration]:
         v11_reference_views.MIGRATION,
         v12_resource_id_index.MIGRATION,
         v13_quantity_units.MIGRATION,
+        v14_history_requests.MIGRATION,
     ]
 
 
