@@ -595,3 +595,13 @@ def test_one_walk_reports_what_two_walks_report_on_damaged_examples(
 def test_extensions_are_found_at_any_depth(resource: dict, expected: bool) -> None:
     # the walk skips extension-only checks when this says False: it must never miss one
     assert has_extensions(resource) is expected
+
+
+def test_a_primitives_extension_is_reported_at_its_fhirpath() -> None:
+    # FHIRPath reaches JSON's "_status" extensions as status.extension (and _given[1] as given[1])
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "BP"},
+                   "_status": {"extension": [{"url": "http://example.org/x", "valueString": 1}]}}
+    assert ("value", "Observation.status.extension[0].valueString") in errors(validate(observation))
+    patient = {"resourceType": "Patient", "name": [{"given": ["A", "B"], "_given": [
+        None, {"extension": [{"url": "http://example.org/x", "valueString": 1}]}]}]}
+    assert ("value", "Patient.name[0].given[1].extension[0].valueString") in errors(validate(patient))
