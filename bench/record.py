@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from gpbridge.api.app import tune_gc  # noqa: E402
 from gpbridge.config import Settings  # noqa: E402
 from gpbridge.demo.loader import load_demo  # noqa: E402
+from gpbridge.records.access import TRUSTED  # noqa: E402
 from gpbridge.records.patient_record import CLINICAL_TYPES, find_patients, load_record  # noqa: E402
 from gpbridge.records.structured import structured_record  # noqa: E402
 from gpbridge.store import open_store  # noqa: E402
@@ -77,13 +78,13 @@ def main() -> None:
         # entries_per_patient is a population average; patient-1 (long-term conditions) gets about twice it
         load_demo(store, settings, patients=1, entries_per_patient=max(1, args.entries // 2))
         patient = find_patients(store, NHS)[0]
-        record = load_record(store, patient)
+        record = load_record(store, patient, access=TRUSTED)
         entries = sum(len(v) for v in record.by_type.values())
-        bundle = structured_record(store, BODY)
+        bundle = structured_record(store, BODY, access=TRUSTED)
         print(f"patient {NHS}: {entries} record entries; all sections -> Bundle of {len(bundle['entry'])} entries")
         cases = {
-            "read record (searches + parse)": lambda: load_record(store, patient, CLINICAL_TYPES),
-            "structured_record, all sections": lambda: structured_record(store, BODY),
+            "read record (searches + parse)": lambda: load_record(store, patient, CLINICAL_TYPES, access=TRUSTED),
+            "structured_record, all sections": lambda: structured_record(store, BODY, access=TRUSTED),
             "POST through the ASGI app": _http(settings, store),
         }
         tune_gc()  # as `gpbridge serve` does once its app is built

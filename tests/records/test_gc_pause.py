@@ -11,6 +11,7 @@ import pytest
 from records_helpers import ALL_SECTIONS, DEMO_NHS, gpc_body
 
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.gc_pause import cycle_collection_paused
 from gpbridge.records.structured import structured_record, structured_record_json
 from gpbridge.store.base import Store
@@ -40,12 +41,12 @@ def test_a_collector_the_caller_turned_off_stays_off() -> None:
 def test_the_serialised_record_is_the_record_and_the_collector_runs_after(demo_store: Store) -> None:
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     body = gpc_body(DEMO_NHS, *ALL_SECTIONS)
-    as_dict = structured_record(demo_store, body, base_url="https://gpbridge.test/fhir", now=when)
-    as_json = orjson.loads(structured_record_json(demo_store, body, base_url="https://gpbridge.test/fhir", now=when))
+    as_dict = structured_record(demo_store, body, base_url="https://gpbridge.test/fhir", now=when, access=TRUSTED)
+    as_json = orjson.loads(structured_record_json(demo_store, body, base_url="https://gpbridge.test/fhir", now=when, access=TRUSTED))
     assert gc.isenabled()
     assert len(as_json["entry"]) > 100
     del as_dict["id"], as_json["id"]  # a fresh Bundle id per response
     assert as_json == as_dict
     with pytest.raises(FhirError):
-        structured_record_json(demo_store, gpc_body("9999999999"))
+        structured_record_json(demo_store, gpc_body("9999999999"), access=TRUSTED)
     assert gc.isenabled()

@@ -16,6 +16,7 @@ import pytest
 from records_helpers import DEMO_NHS, lists_by_code, resources
 
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.gpc_codes import SECTION_LISTS
 from gpbridge.records.structured import structured_record
 from gpbridge.store.base import Store
@@ -52,7 +53,7 @@ def test_same_structure_as_the_example(
         for part in parameter.get("part", ()):
             if part["name"] == "diaryEntriesSearchDate":
                 part["valueDate"] = date.today().isoformat()
-    ours = structured_record(demo_store, body)
+    ours = structured_record(demo_store, body, access=TRUSTED)
     example = _load(folder, response_name)
     assert ours["type"] == example["type"] == "collection"
     example_types = {(e.get("resource") or {}).get("resourceType") for e in example["entry"]}
@@ -80,7 +81,7 @@ def test_the_forwarding_example_is_a_combination_gp_connect_forbids(demo_store: 
     body = _load(shared_data / "gpconnect-examples", "consultations_forwards_request1")
     body["parameter"][0]["valueIdentifier"]["value"] = DEMO_NHS
     with pytest.raises(FhirError) as caught:
-        structured_record(demo_store, body)
+        structured_record(demo_store, body, access=TRUSTED)
     assert caught.value.status == 422
     issue = caught.value.issues[0]
     assert issue.details["coding"][0]["code"] == "INVALID_PARAMETER"  # type: ignore[index]
@@ -109,7 +110,7 @@ def test_consultations_have_the_examples_structure(demo_store: Store, shared_dat
     folder = shared_data / "gpconnect-examples"
     body = _load(folder, "consultations_request1")
     body["parameter"][0]["valueIdentifier"]["value"] = DEMO_NHS
-    ours = structured_record(demo_store, body)
+    ours = structured_record(demo_store, body, access=TRUSTED)
     example = _load(folder, "consultations_response1")
     consultation, topic, category = "325851000000107", "25851000000105", "24781000000107"
     assert {(consultation, topic), (topic, category), (category, "item")} <= _consultation_shape(example)

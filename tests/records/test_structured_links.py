@@ -13,6 +13,7 @@ from records_helpers import gpc_body, lists_by_code, part, put, resources
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.fhir.validate import validate
 from gpbridge.identity.nhs_number import generate_test_nhs_number
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.gpc_codes import CONFIDENTIALITY_SYSTEM
 from gpbridge.records.structured import structured_record
 from gpbridge.store.base import Store
@@ -116,7 +117,7 @@ def _items(listed: dict[str, Any]) -> set[str]:
 
 def test_a_problem_brings_its_linked_items_in_secondary_lists(demo_store: Store, linked: str) -> None:
     bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeProblems", "part": [
-        part("filterStatus", valueCode="active")]}))
+        part("filterStatus", valueCode="active")]}), access=TRUSTED)
     assert _items(lists_by_code(bundle)[PROBLEMS]) == {"Condition/htn"}
     titles = _by_title(bundle)
     # the related problem misses the filter but comes with it, in a List of its own
@@ -137,7 +138,7 @@ def test_a_problem_brings_its_linked_items_in_secondary_lists(demo_store: Store,
 
 
 def test_a_sources_consultation_structure_is_kept(demo_store: Store, linked: str) -> None:
-    bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeConsultations"}))
+    bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeConsultations"}), access=TRUSTED)
     lists = [r for r in resources(bundle, "List") if "encounter" in r]
     by_code = {code: [r for r in lists if r["code"]["coding"][0]["code"] == code]
                for code in (CONSULTATION, TOPIC, CATEGORY)}
@@ -156,7 +157,7 @@ def test_a_sources_consultation_structure_is_kept(demo_store: Store, linked: str
 
 def test_linked_and_structure_lists_are_valid_uk_core(demo_store: Store, linked: str) -> None:
     bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeProblems"},
-                                                    {"name": "includeConsultations"}))
+                                                    {"name": "includeConsultations"}), access=TRUSTED)
     errors = [
         f"{r['resourceType']}/{r['id']}: {i.diagnostics}"
         for e in bundle["entry"] if (r := e["resource"])
@@ -177,14 +178,14 @@ def test_linked_and_structure_lists_are_valid_uk_core(demo_store: Store, linked:
 def test_immunisations_not_given_and_status(
     demo_store: Store, linked: str, parts: list[dict[str, Any]], expected: set[str]
 ) -> None:
-    bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeImmunisations", "part": parts}))
+    bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeImmunisations", "part": parts}), access=TRUSTED)
     assert _items(lists_by_code(bundle)[IMMUNISATIONS]) == expected
 
 
 def test_include_problems_repeats_as_a_union(demo_store: Store, linked: str) -> None:
     bundle = structured_record(demo_store, gpc_body(
         linked, {"name": "includeProblems", "part": [part("filterStatus", valueCode="active")]},
-        {"name": "includeProblems", "part": [part("filterStatus", valueCode="inactive")]}))
+        {"name": "includeProblems", "part": [part("filterStatus", valueCode="inactive")]}), access=TRUSTED)
     assert _items(lists_by_code(bundle)[PROBLEMS]) == {"Condition/htn", "Condition/old-problem"}
 
 
@@ -212,24 +213,24 @@ _TODAY = date.today()
 )
 def test_the_1_6_parameter_rules(demo_store: Store, linked: str, parameters: list[dict[str, Any]]) -> None:
     with pytest.raises(FhirError) as caught:
-        structured_record(demo_store, gpc_body(linked, *parameters))
+        structured_record(demo_store, gpc_body(linked, *parameters), access=TRUSTED)
     assert caught.value.status == 422
     assert caught.value.issues[0].details["coding"][0]["code"] == "INVALID_PARAMETER"  # type: ignore[index]
 
 
 def test_a_diary_date_of_today_and_permitted_combinations_are_accepted(demo_store: Store, linked: str) -> None:
     today = [part("diaryEntriesSearchDate", valueDate=_TODAY.isoformat())]
-    assert structured_record(demo_store, gpc_body(linked, {"name": "includeDiaryEntries", "part": today}))
+    assert structured_record(demo_store, gpc_body(linked, {"name": "includeDiaryEntries", "part": today}), access=TRUSTED)
     bundle = structured_record(demo_store, gpc_body(
         linked, {"name": "includeConsultations"}, {"name": "includeProblems"}, {"name": "includeDiaryEntries"},
         {"name": "includeImmunisations"}, {"name": "includeMedication", "part": [
-            part("includePrescriptionIssues", valueBoolean=False)]}))
+            part("includePrescriptionIssues", valueBoolean=False)]}), access=TRUSTED)
     assert {PROBLEMS, IMMUNISATIONS, MEDS} <= set(lists_by_code(bundle))
 
 
 def test_every_section_lists_the_problems_linked_to_its_entries(demo_store: Store, linked: str) -> None:
     bundle = structured_record(demo_store, gpc_body(linked, {"name": "includeMedication"},
-                                                    {"name": "includeUncategorisedData"}))
+                                                    {"name": "includeUncategorisedData"}), access=TRUSTED)
     titles = _by_title(bundle)
     assert _items(titles["Problems related to Medications and medical devices"]) == {"Condition/htn"}
     assert _items(titles["Problems related to Miscellaneous record"]) == {"Condition/htn"}
@@ -255,5 +256,5 @@ def test_medication_search_date_keeps_ongoing_repeats_and_drops_old_acutes(demo_
                          "medicationCodeableConcept": _code("319283006", "Amlodipine 5mg tablets"),
                          "effectivePeriod": {"start": start, **({"end": end} if end else {})}})
     bundle = structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication", "part": [
-        part("medicationSearchFromDate", valueDate="2025-01-01")]}))
+        part("medicationSearchFromDate", valueDate="2025-01-01")]}), access=TRUSTED)
     assert _items(lists_by_code(bundle)[MEDS]) == {"MedicationStatement/repeat-old", "MedicationStatement/acute-new"}

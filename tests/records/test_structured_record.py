@@ -8,6 +8,7 @@ import pytest
 from records_helpers import ALL_SECTIONS, DEMO_NHS, gpc_body, lists_by_code, part, resources
 
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.gpc_codes import SPINE_ERROR_SYSTEM
 from gpbridge.records.structured import structured_record
 from gpbridge.store.base import Store
@@ -18,7 +19,7 @@ REFERRALS, DIARY = "886721000000107", "714311000000108"
 
 
 def _record(store: Store, *parameters: dict[str, Any], nhs: str = DEMO_NHS) -> dict[str, Any]:
-    return structured_record(store, gpc_body(nhs, *parameters), base_url="https://gpbridge.test/fhir")
+    return structured_record(store, gpc_body(nhs, *parameters), base_url="https://gpbridge.test/fhir", access=TRUSTED)
 
 
 def _spine(call: Any) -> tuple[int, str]:
@@ -135,13 +136,13 @@ def test_unknown_parameters_are_accepted_with_a_warning(demo_store: Store) -> No
     ],
 )
 def test_parameter_rules_and_errors(demo_store: Store, body: dict[str, Any], status: int, code: str) -> None:
-    assert _spine(lambda: structured_record(demo_store, body)) == (status, code)
+    assert _spine(lambda: structured_record(demo_store, body, access=TRUSTED)) == (status, code)
 
 
 def test_wrong_identifier_system_is_refused(demo_store: Store) -> None:
     body = gpc_body(DEMO_NHS, {"name": "includeMedication"})
     body["parameter"][0]["valueIdentifier"]["system"] = "https://example.org/not-nhs"
-    assert _spine(lambda: structured_record(demo_store, body)) == (422, "INVALID_IDENTIFIER_SYSTEM")
+    assert _spine(lambda: structured_record(demo_store, body, access=TRUSTED)) == (422, "INVALID_IDENTIFIER_SYSTEM")
 
 
 def test_every_entry_passes_the_validator_against_its_uk_core_profile(demo_store: Store) -> None:

@@ -10,6 +10,7 @@ from records_helpers import DEMO_NHS, gpc_body, lists_by_code, put, resources
 
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.identity.nhs_number import generate_test_nhs_number
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.gpc_codes import CONFIDENTIALITY_SYSTEM, RECORD_STATE_SYSTEM
 from gpbridge.records.patient_record import find_patients
 from gpbridge.records.structured import structured_record
@@ -34,7 +35,7 @@ def test_a_sensitive_patient_is_not_found(demo_store: Store) -> None:
     nhs = generate_test_nhs_number(random.Random(7))
     _patient(demo_store, "sensitive", nhs, meta=RESTRICTED)
     with pytest.raises(FhirError) as caught:
-        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}))
+        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}), access=TRUSTED)
     assert caught.value.status == 404
     assert caught.value.issues[0].details["coding"][0]["code"] == "PATIENT_NOT_FOUND"  # type: ignore[index]
 
@@ -46,7 +47,7 @@ def test_deceased_and_inactive_patients_are_not_found(demo_store: Store, state: 
     nhs = generate_test_nhs_number(random.Random(13 + len(state) + len(str(state))))
     _patient(demo_store, f"gone-{len(str(state))}", nhs, **state)
     with pytest.raises(FhirError) as caught:
-        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}))
+        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}), access=TRUSTED)
     assert caught.value.status == 404
     assert caught.value.issues[0].details["coding"][0]["code"] == "PATIENT_NOT_FOUND"  # type: ignore[index]
 
@@ -62,7 +63,7 @@ def test_dissent_is_refused(demo_store: Store) -> None:
                      "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
                      "patient": {"reference": "Patient/dissenter"}, "provision": {"type": "deny"}})
     with pytest.raises(FhirError) as caught:
-        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}))
+        structured_record(demo_store, gpc_body(nhs, {"name": "includeMedication"}), access=TRUSTED)
     assert caught.value.status == 403
     assert caught.value.issues[0].details["coding"][0]["code"] == "NO_PATIENT_CONSENT"  # type: ignore[index]
 
@@ -77,7 +78,7 @@ def test_withheld_entries_are_warned_about(demo_store: Store) -> None:
     put(demo_store, {"resourceType": "DiagnosticReport", "id": "unfiled", "status": "preliminary", "subject": subject,
                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1000971000000107"}]}})
     bundle = structured_record(demo_store, gpc_body(DEMO_NHS, {"name": "includeProblems"},
-                                                    {"name": "includeInvestigations"}))
+                                                    {"name": "includeInvestigations"}), access=TRUSTED)
     lists = lists_by_code(bundle)
     assert _warnings(lists[PROBLEMS]) == {"confidential-items"}
     assert _warnings(lists[INVESTIGATIONS]) == {"data-awaiting-filing"}
@@ -90,7 +91,7 @@ def test_a_record_in_transit_warns_on_every_list(demo_store: Store) -> None:
     patient["meta"] = {"tag": [{"system": RECORD_STATE_SYSTEM, "code": "data-in-transit"}]}
     put(demo_store, patient)
     bundle = structured_record(demo_store, gpc_body(DEMO_NHS, {"name": "includeImmunisations"},
-                                                    {"name": "includeReferrals"}))
+                                                    {"name": "includeReferrals"}), access=TRUSTED)
     assert all("data-in-transit" in _warnings(listed) for listed in lists_by_code(bundle).values())
 
 
@@ -101,7 +102,7 @@ def test_a_referenced_medication_travels_with_the_statement(demo_store: Store) -
     put(demo_store, {"resourceType": "MedicationStatement", "id": "gp2gp-statement-1", "status": "active",
                      "medicationReference": {"reference": "Medication/gp2gp-med-1"},
                      "subject": {"reference": f"Patient/{patient['id']}"}, "effectivePeriod": {"start": "2024-01-01"}})
-    bundle = structured_record(demo_store, gpc_body(DEMO_NHS, {"name": "includeMedication"}))
+    bundle = structured_record(demo_store, gpc_body(DEMO_NHS, {"name": "includeMedication"}), access=TRUSTED)
     medications = resources(bundle, "Medication")
     assert [m["id"] for m in medications] == ["gp2gp-med-1"]
     assert medications[0]["meta"]["profile"][0].endswith("UKCore-Medication")

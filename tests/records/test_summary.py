@@ -14,6 +14,7 @@ from gpbridge.api.app import create_app
 from gpbridge.config import Settings
 from gpbridge.demo.loader import load_demo
 from gpbridge.identity.golden import is_golden
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.demo_sources import SECOND_SOURCE, add_second_source
 from gpbridge.records.patient_record import find_patients
 from gpbridge.store import open_store
@@ -107,7 +108,7 @@ def test_the_structured_record_is_the_registered_practices_not_the_golden_patien
         {"name": "patientNHSNumber", "valueIdentifier": {"system": "https://fhir.nhs.uk/Id/nhs-number",
                                                          "value": DEMO_NHS}},
         {"name": "includeAllergies", "part": [{"name": "includeResolvedAllergies", "valueBoolean": False}]}]}
-    bundle = structured_record(store, body)
+    bundle = structured_record(store, body, access=TRUSTED)
     patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     assert not patient["id"].startswith(("person-", "leeds-"))
     assert any(e["resource"]["resourceType"] == "AllergyIntolerance" for e in bundle["entry"])

@@ -15,6 +15,7 @@ from typing import Any
 
 from gpbridge.config import Settings
 from gpbridge.identity.golden import build_golden, is_golden
+from gpbridge.records.access import TRUSTED
 from gpbridge.records.patient_record import find_patients, load_record
 from gpbridge.store.base import Store
 from gpbridge.store.transaction import process_bundle
@@ -29,7 +30,7 @@ def add_second_source(store: Store, settings: Settings, nhs_number: str = "99900
     """Write the second source's record of ``nhs_number``; returns the golden Patient."""
     gp_patient = next(p for p in find_patients(store, nhs_number) if p["id"] != SOURCE_PATIENT_ID
                       and not is_golden(p))
-    gp_record = load_record(store, gp_patient, ["Observation"])
+    gp_record = load_record(store, gp_patient, ["Observation"], access=TRUSTED)  # building data, not serving a user
     hba1c = max((o for o in gp_record.of("Observation") if any(c.get("code") == HBA1C for c in o["code"]["coding"])),
                 key=lambda o: o.get("effectiveDateTime", ""), default=None)
     subject = {"reference": f"Patient/{SOURCE_PATIENT_ID}"}

@@ -28,6 +28,8 @@ SPINE_ERRORS: dict[str, tuple[int, str, str]] = {
     "INVALID_NHS_NUMBER": (400, "value", "Invalid NHS number"),
     "PATIENT_NOT_FOUND": (404, "not-found", "Patient not found"),
     "NO_PATIENT_CONSENT": (403, "forbidden", "Patient has not provided consent to share data"),
+    # the caller's role, scopes or relationship do not allow the request (security validation)
+    "ACCESS_DENIED": (403, "forbidden", "Access denied"),
     "BAD_REQUEST": (400, "invalid", "Bad request"),
 }
 

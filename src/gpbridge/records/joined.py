@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from gpbridge.records.access import RecordAccess, demographics_withheld
 from gpbridge.records.concepts import ConceptMatcher
 from gpbridge.records.dates import clinical_date
 from gpbridge.records.links import group_of
@@ -44,11 +45,13 @@ def grouped(reconciled: Reconciled) -> dict[str, list[Item]]:
 
 
 def reconciled_record(
-    store: Store, patient: dict[str, Any], types: Iterable[str], matcher: ConceptMatcher | None = None
+    store: Store, patient: dict[str, Any], types: Iterable[str], matcher: ConceptMatcher | None = None,
+    *, access: RecordAccess,
 ) -> tuple[PatientRecord, Reconciled]:
-    """The person's record (``types``) across linked sources, reconciled; confidential entries are
-    left out (these views have no way to say "withheld" per item yet)."""
-    record = load_person(store, patient, [*types, "Provenance"])
+    """The person's record (``types``) across linked sources, as ``access`` lets the caller see
+    it, reconciled; confidential entries are left out (these views have no way to say "withheld"
+    per item yet)."""
+    record = load_person(store, patient, [*types, "Provenance"], access=access)
     clinical = [r for t, items in record.by_type.items() if t != "Provenance" for r in items if not is_confidential(r)]
     practices = _practice_names(store, record)
 
@@ -62,6 +65,8 @@ def reconciled_record(
 def _practice_names(store: Store, record: PatientRecord) -> dict[str, str]:
     """Organization reference -> "name (ODS code)" for the practices of the record's sources."""
     names: dict[str, str] = {}
+    if demographics_withheld(record.patient):
+        return names  # a sensitive patient's practice is withheld: sources are not named by it either
     for source in {id(p): p for p in [record.patient, *record.origin.values()]}.values():
         reference = (source.get("managingOrganization") or {}).get("reference")
         if reference and reference not in names and (found := read_resource(store, reference)) is not None:

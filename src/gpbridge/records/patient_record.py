@@ -3,10 +3,15 @@
 Everything a structured record, a summary or the web view needs is in the patient compartment,
 so it is read once (one search per clinical type) and then sectioned in memory: cheaper than a
 search per section, and every section sees the same snapshot.
+
+Reading it needs a ``RecordAccess`` (``records.access``): the caller's permission is asked per type
+before anything is read, and every entry passes its item rules, so no view built on a
+``PatientRecord`` can show what a search of the same types would not.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +21,7 @@ import orjson
 from gpbridge.identity.golden import is_golden
 from gpbridge.identity.nhs_number import NHS_NUMBER_SYSTEM
 from gpbridge.identity.profile import PERSON_NHS_SYSTEM
+from gpbridge.records.access import RecordAccess
 from gpbridge.search.parse import parse_search
 from gpbridge.store.base import Store
 
@@ -47,6 +53,8 @@ class PatientRecord:
     _index: dict[str, dict[str, Any]] | None = None
     # indexes derived from the entries, each worked out once per request (see ``links``)
     derived: dict[str, Any] = field(default_factory=dict)
+    # type -> how many entries the caller's access withheld (counts only: the entries are not kept)
+    withheld: Counter[str] = field(default_factory=Counter)
 
     @property
     def reference(self) -> str:
@@ -102,24 +110,49 @@ def linked_patients(store: Store, patient: dict[str, Any]) -> list[dict[str, Any
     return [p for p in found if p is not None] or [patient]
 
 
-def load_person(store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES) -> PatientRecord:
+def load_person(
+    store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES, *, access: RecordAccess
+) -> PatientRecord:
     """The record of the person ``patient`` belongs to: every linked source's entries together."""
     wanted = list(types)
-    record = PatientRecord(patient)
-    for source in linked_patients(store, patient):
-        for type_, items in load_record(store, source, wanted).by_type.items():
+    sources = linked_patients(store, patient)
+    access.open(patient, wanted, [f"Patient/{source['id']}" for source in sources])
+    record = PatientRecord(_shown_patient(access, patient))
+    for source in sources:
+        for type_, items in _read(store, source, wanted, access, record.withheld):
             record.by_type.setdefault(type_, []).extend(items)
             for item in items:
                 record.origin[f"{type_}/{item['id']}"] = source
     return record
 
 
-def load_record(store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES) -> PatientRecord:
-    record = PatientRecord(patient)
+def load_record(
+    store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES, *, access: RecordAccess
+) -> PatientRecord:
+    """One Patient's own record (no linked sources), as ``access`` lets the caller see it."""
+    wanted = list(types)
+    access.open(patient, wanted)
+    record = PatientRecord(_shown_patient(access, patient))
+    record.by_type.update(_read(store, patient, wanted, access, record.withheld))
+    return record
+
+
+def _shown_patient(access: RecordAccess, patient: dict[str, Any]) -> dict[str, Any]:
+    shown = access.shown([patient])
+    if not shown:  # ``open`` lets no one through who may not see the Patient: fail closed if it did
+        raise LookupError(f"Patient/{patient.get('id')} is not visible to this caller")
+    return shown[0]
+
+
+def _read(
+    store: Store, patient: dict[str, Any], types: list[str], access: RecordAccess, withheld: Counter[str]
+) -> Iterable[tuple[str, list[dict[str, Any]]]]:
     reference = f"Patient/{patient['id']}"
     for type_ in types:
         query = parse_search(
             type_, [(CLINICAL_TYPES[type_], reference), ("_count", str(_MAX)), ("_total", "none")], max_count=_MAX
         )
-        record.by_type[type_] = [orjson.loads(m.content) for m in store.search(query).matches if m.content]
-    return record
+        found = [orjson.loads(m.content) for m in store.search(query).matches if m.content]
+        shown = access.shown(found)
+        withheld[type_] += len(found) - len(shown)
+        yield type_, shown

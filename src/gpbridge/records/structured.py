@@ -1,8 +1,9 @@
 """GP Connect Access Record: Structured, in UK Core R4: the domain logic of ``$gpc.getstructuredrecord``.
 
-``structured_record(store, body, ...)`` checks the Parameters (``gpc_params``), finds the patient by
-NHS number, refuses sensitive (restricted) patients as not found and dissenting patients with
-NO_PATIENT_CONSENT, reads the record once (``patient_record``) and returns a ``collection`` Bundle:
+``structured_record(store, body, access=...)`` checks the Parameters (``gpc_params``), finds the
+patient by NHS number, refuses sensitive (restricted) patients as not found and dissenting patients
+with NO_PATIENT_CONSENT, reads the record once (``patient_record``, which asks ``access`` whether the
+caller may read each type it needs) and returns a ``collection`` Bundle:
 Patient, registered practice, usual GP (Practitioner + PractitionerRole), one List per requested
 section (``sections`` + ``lists``), the clinical resources, and an OperationOutcome of warnings
 when some parameters were not recognised.
@@ -11,7 +12,6 @@ when some parameters were not recognised.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ import orjson
 
 from gpbridge.fhir.outcome import operation_outcome
 from gpbridge.identity.golden import is_golden
+from gpbridge.records.access import RecordAccess
 from gpbridge.records.gc_pause import cycle_collection_paused
 from gpbridge.records.gpc_codes import RECORD_STATE_SYSTEM, SECTION_LISTS, gpc_error, linked_title
 from gpbridge.records.gpc_params import StructuredRequest, parse_request
@@ -51,6 +52,20 @@ _TYPES_FOR = {
     "referrals": ("ServiceRequest", "Condition"),
     "diary": ("ServiceRequest", "Condition"),
 }
+# section key -> the types of its entries: an entry of one of them withheld by the caller's access
+# is warned about as a confidential item (the access drops it before the section could see it)
+_ENTRY_TYPES = {
+    "allergies": ("AllergyIntolerance",),
+    "resolved-allergies": ("AllergyIntolerance",),
+    "medications": ("MedicationStatement", "MedicationRequest"),
+    "consultations": ("Encounter", "List"),
+    "problems": ("Condition",),
+    "immunisations": ("Immunization", "Observation"),
+    "uncategorised": ("Observation",),
+    "investigations": ("DiagnosticReport", "Observation"),
+    "referrals": ("ServiceRequest",),
+    "diary": ("ServiceRequest",),
+}
 # the clinical areas of secondary Lists, in GP Connect's section order
 _AREA_ORDER = ("allergies", "resolved-allergies", "medications", "consultations", "problems", "immunisations",
                "uncategorised", "investigations", "referrals", "diary")
@@ -60,40 +75,38 @@ def structured_record(
     store: Store,
     body: Any,
     *,
+    access: RecordAccess,
     base_url: str = "",
     now: datetime | None = None,
-    check_patient: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The structured record Bundle for a ``$gpc.getstructuredrecord`` Parameters ``body``.
 
-    ``check_patient(reference)`` is called once the patient is known and before their record is
-    read: the caller's security gate, which may raise to refuse. Raises ``FhirError`` carrying GP
-    Connect's Spine error code for every refusal of its own.
+    Once the patient is known, ``access`` decides (before any of the record is read) whether the
+    caller may read the patient and every type the requested sections return, and may raise to
+    refuse. Raises ``FhirError`` carrying GP Connect's Spine error code for every refusal of its own.
     """
     now = now or datetime.now(UTC)
     request = parse_request(body, now.date())
     patient = find_patient(store, request.nhs_number)
-    if check_patient is not None:
-        check_patient(f"Patient/{patient['id']}")
-    types = {t for key in request.sections for t in _TYPES_FOR[key]} | {"Consent"}
+    types = sorted({t for key in request.sections for t in _TYPES_FOR[key]} | {"Consent"})
     with cycle_collection_paused():
-        record = load_record(store, patient, types)
+        record = load_record(store, patient, types, access=access)
         refuse_dissent(record)
-        return assemble(store, record, request, base_url=base_url, when=now)
+        return assemble(store, record, request, access=access, base_url=base_url, when=now)
 
 
 def structured_record_json(
     store: Store,
     body: Any,
     *,
+    access: RecordAccess,
     base_url: str = "",
     now: datetime | None = None,
-    check_patient: Callable[[str], None] | None = None,
 ) -> bytes:
     """``structured_record`` serialised, for the HTTP route: the Bundle is written and freed
     before the collector resumes, so no collection walks it on the way out."""
     with cycle_collection_paused():
-        return orjson.dumps(structured_record(store, body, base_url=base_url, now=now, check_patient=check_patient))
+        return orjson.dumps(structured_record(store, body, access=access, base_url=base_url, now=now))
 
 
 def find_patient(store: Store, nhs_number: str) -> dict[str, Any]:
@@ -126,11 +139,12 @@ def refuse_dissent(record: PatientRecord) -> None:
 
 
 def assemble(
-    store: Store, record: PatientRecord, request: StructuredRequest, *, base_url: str, when: datetime
+    store: Store, record: PatientRecord, request: StructuredRequest, *, access: RecordAccess, base_url: str,
+    when: datetime,
 ) -> dict[str, Any]:
     stamp = when.isoformat(timespec="seconds")
     entries: list[dict[str, Any]] = [with_profile(record.patient)]
-    entries.extend(care_providers(store, record.patient))
+    entries.extend(care_providers(store, record.patient, access))
     in_transit = _in_transit(record.patient)
     lists: list[dict[str, Any]] = []
     clinical: dict[str, dict[str, Any]] = {}
@@ -141,6 +155,8 @@ def assemble(
         for section in select(record, key, request.sections[key]):
             if key not in ("problems", "consultations"):  # those two list their problems themselves
                 link_problems(section, linking, record.index())
+            if any(record.withheld[t] for t in _ENTRY_TYPES[section.key]):
+                section.warnings.add("confidential-items")
             lists.append(section_list(section, record.reference, stamp, _list_id(record, section.key)))
             lists.extend(section.structure)
             lists.extend(_secondary_lists(record, section, stamp))
@@ -151,7 +167,8 @@ def assemble(
                     clinical.setdefault(reference, resource)
             for reference in sorted(section.references - clinical.keys()):
                 if (found := read_resource(store, reference)) is not None:
-                    clinical[reference] = found
+                    for shown in access.shown([found]):  # outside the compartment, but still asked
+                        clinical[reference] = shown
     if in_transit:
         for listing in lists:
             add_warning(listing, "data-in-transit")
@@ -172,18 +189,18 @@ def assemble(
     }
 
 
-def care_providers(store: Store, patient: dict[str, Any]) -> list[dict[str, Any]]:
+def care_providers(store: Store, patient: dict[str, Any], access: RecordAccess) -> list[dict[str, Any]]:
     """The registered practice and usual GP (Practitioner and their PractitionerRole)."""
     out: list[dict[str, Any]] = []
     for ref in patient.get("generalPractitioner") or ():
         found = read_resource(store, ref.get("reference", ""))
         if found is None:
             continue
-        out.append(with_profile(found))
+        out.append(found)
         if found["resourceType"] == "Practitioner":
             query = parse_search("PractitionerRole", [("practitioner", f"Practitioner/{found['id']}")])
-            out.extend(with_profile(_json(m.content)) for m in store.search(query).matches[:1] if m.content)
-    return out
+            out.extend(_json(m.content) for m in store.search(query).matches[:1] if m.content)
+    return [with_profile(r) for r in access.shown(out)]
 
 
 def _json(content: bytes) -> dict[str, Any]:

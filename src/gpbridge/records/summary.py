@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gpbridge.records.access import RecordAccess, demographics_withheld
 from gpbridge.records.concepts import ConceptMatcher
 from gpbridge.records.dates import clinical_date
 from gpbridge.records.joined import reconciled_record
@@ -75,11 +76,12 @@ def _minus(instant: str, delta: timedelta) -> str:
 
 
 def summary_bundle(
-    store: Store, patient: dict[str, Any], *, base_url: str, now: datetime | None = None,
+    store: Store, patient: dict[str, Any], *, access: RecordAccess, base_url: str, now: datetime | None = None,
     matcher: ConceptMatcher | None = None,
 ) -> dict[str, Any]:
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    record, reconciled = reconciled_record(store, patient, SUMMARY_TYPES, matcher)
+    record, reconciled = reconciled_record(store, patient, SUMMARY_TYPES, matcher, access=access)
+    patient = record.patient  # as the caller may see it (a sensitive patient's demographics withheld)
     reference = record.reference
     chosen = summary_items(reconciled)
     issues = [detected_issue(c, reference, stamp) for c in reconciled.conflicts]
@@ -150,6 +152,8 @@ def _find(reconciled: Reconciled, reference: str) -> dict[str, Any] | None:
 
 def _author(store: Store, record: PatientRecord) -> dict[str, Any] | None:
     """The registered practice of the person (a golden Patient has none: ask its sources)."""
+    if demographics_withheld(record.patient):
+        return None  # naming the practice would undo the redaction
     for source in [record.patient, *record.origin.values()]:
         reference = (source.get("managingOrganization") or {}).get("reference")
         if reference:

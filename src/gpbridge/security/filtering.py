@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.records.access import REDACTED
 from gpbridge.search.params import params_for
 from gpbridge.search.parse import parse_search
 from gpbridge.search.query import SearchQuery
@@ -53,7 +54,6 @@ _DEMOGRAPHICS = (
     "managingOrganization",
     "link",
 )
-_REDACTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED"}
 
 
 def unrestricted(context: RequestContext) -> bool:
@@ -110,7 +110,7 @@ def redact(resource: dict[str, Any]) -> dict[str, Any]:
     """Withhold a sensitive patient's demographics, as PDS does, and say so in meta.security."""
     out = {k: v for k, v in resource.items() if k not in _DEMOGRAPHICS}
     meta = dict(out.get("meta") or {})
-    meta["security"] = [*(meta.get("security") or []), _REDACTED]
+    meta["security"] = [*(meta.get("security") or []), REDACTED]
     out["meta"] = meta
     return out
 

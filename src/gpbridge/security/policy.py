@@ -8,6 +8,7 @@ legitimate-relationship check. Every decision is written to the audit sink.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -18,7 +19,7 @@ from gpbridge.security.audit import AuditEntity, AuditRecord, AuditSink, NullAud
 from gpbridge.security.principal import Principal
 from gpbridge.security.rules import Decision
 
-__all__ = ["INTERACTIONS", "Decision", "Principal", "RequestContext", "authorize", "record"]
+__all__ = ["INTERACTIONS", "Decision", "Principal", "RequestContext", "authorize", "authorize_record", "record"]
 
 INTERACTIONS = frozenset(
     {"read", "vread", "search", "history", "create", "update", "patch", "delete", "operation", "transaction"}
@@ -66,6 +67,36 @@ def authorize(
     decision = _decide(context, interaction, resource_type, patient)
     if not (decision.allowed and context.audit_deferred):
         record(context, decision, interaction, resource_type, resource_id, patient, operation)
+    return decision
+
+
+def authorize_record(
+    context: RequestContext,
+    patient: str,
+    types: Iterable[str],
+    *,
+    interaction: str,
+    operation: str | None = None,
+) -> Decision:
+    """May the caller read ``types`` of ``patient``'s record together (an operation or page that
+    assembles a record)? Each type is decided exactly as a search of it would be (RBAC, scope),
+    then the relationship with ``patient``. The first refusal is recorded, as every refusal is,
+    under ``interaction``/``operation`` and naming the type refused.
+
+    An allowance is recorded here only when the caller deferred its gate's record
+    (``audit_deferred``): then this is the one record of the access. Once anything is recorded here
+    the deferral ends, so ``filtering.audit_failure`` does not record the same request again.
+    """
+    for type_ in types:
+        decision = _decide(context, "search", type_, None)
+        if not decision.allowed:
+            record(context, decision, interaction, type_, None, patient, operation)
+            context.audit_deferred = False  # recorded: a route's failure handler must not add to it
+            return decision
+    decision = _decide(context, "search", "Patient", patient)
+    if not decision.allowed or context.audit_deferred:
+        record(context, decision, interaction, "Patient", patient.partition("/")[2], patient, operation)
+        context.audit_deferred = False
     return decision
 
 

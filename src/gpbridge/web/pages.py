@@ -1,8 +1,10 @@
 """The clinician pages: find a patient, their joined-up record by section, their summary.
 
 Each page asks the security gate before reading the store, as every API route does, and renders a
-plain HTML page (no JavaScript needed). Failures (unknown patient, access denied) are pages too,
-with the matching HTTP status.
+plain HTML page (no JavaScript needed). The record and summary are read through the policy's record
+access (``security.record_access``): a caller who may not search one of the clinical types shown
+(an admin, R8008) gets a "not permitted" page, and what is shown passes the item rules a search
+passes. Failures (unknown patient, access denied) are pages too, with the matching HTTP status.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from gpbridge.records.joined import GROUPS, RECORD_TYPES, grouped, reconciled_re
 from gpbridge.records.patient_record import find_patients
 from gpbridge.records.summary import SECTIONS, SUMMARY_TYPES, summary_items
 from gpbridge.search.parse import parse_search
-from gpbridge.security.policy import authorize
+from gpbridge.security.policy import Decision, RequestContext, authorize
+from gpbridge.security.record_access import PolicyRecordAccess
 from gpbridge.web.templating import environment
 from gpbridge.web.view_model import conflict_views, rows
 
@@ -84,8 +87,10 @@ def _nhs(patient: dict[str, Any]) -> str | None:
     return None
 
 
-async def _person(request: Request, nhs_number: str) -> dict[str, Any]:
-    """The person with ``nhs_number`` — their golden Patient when linkage made one — after the gate."""
+async def _person(request: Request, nhs_number: str) -> tuple[dict[str, Any], RequestContext]:
+    """The person with ``nhs_number`` — their golden Patient when linkage made one — after the gate,
+    and the context to read their record with (its access is recorded once the record access has
+    decided every type the page shows)."""
     api = api_of(request)
     try:
         digits = validate_nhs_number(nhs_number)
@@ -97,35 +102,47 @@ async def _person(request: Request, nhs_number: str) -> dict[str, Any]:
     if not found:
         raise FhirError.of(404, "not-found", f"No patient with NHS number {nhs_number} was found")
     person = next((p for p in found if is_golden(p)), found[0])
+    context.audit_deferred = True
     authorize(context, "read", "Patient", person["id"], patient=f"Patient/{person['id']}").enforce()
-    return person
+    return person, context
+
+
+def _not_permitted(decision: Decision) -> FhirError:
+    return FhirError.of(403, "forbidden", f"You are not permitted to see this patient's clinical record "
+                                          f"({decision.reason}).")
+
+
+def _access(context: RequestContext) -> PolicyRecordAccess:
+    return PolicyRecordAccess(context, interaction="read", refuse=_not_permitted)
 
 
 async def record_page(request: Request) -> Response:
+    api = api_of(request)
     try:
-        person = await _person(request, request.path_params["nhs_number"])
+        person, context = await _person(request, request.path_params["nhs_number"])
+        record, reconciled = await api.call(reconciled_record, api.store, person, RECORD_TYPES,
+                                            access=_access(context))
     except FhirError as exc:
         return _error(request, exc)
-    api = api_of(request)
-    record, reconciled = await api.call(reconciled_record, api.store, person, RECORD_TYPES)
     groups = grouped(reconciled)
     topics = consultation_topics(record)  # each consultation's entries, grouped by what it was about
     section_of = {id(item): title for key, title in GROUPS for item in groups[key]}
     sections = [{"key": key, "title": title, "rows": rows(groups[key], reconciled, topics)} for key, title in GROUPS]
-    return render(request, "record.jinja", patient=person, nhs=request.path_params["nhs_number"],
+    return render(request, "record.jinja", patient=record.patient, nhs=request.path_params["nhs_number"],
                   sections=sections, conflicts=conflict_views(reconciled, section_of))
 
 
 async def summary_page(request: Request) -> Response:
+    api = api_of(request)
     try:
-        person = await _person(request, request.path_params["nhs_number"])
+        person, context = await _person(request, request.path_params["nhs_number"])
+        record, reconciled = await api.call(reconciled_record, api.store, person, SUMMARY_TYPES,
+                                            access=_access(context))
     except FhirError as exc:
         return _error(request, exc)
-    api = api_of(request)
-    _, reconciled = await api.call(reconciled_record, api.store, person, SUMMARY_TYPES)
     chosen = summary_items(reconciled)
     section_of = {id(item): SECTIONS[key][2] for key, items in chosen.items() for item in items}
     sections = [{"key": key, "title": SECTIONS[key][2], "rows": rows(items, reconciled)}
                 for key, items in chosen.items()]
-    return render(request, "summary.jinja", patient=person, nhs=request.path_params["nhs_number"],
+    return render(request, "summary.jinja", patient=record.patient, nhs=request.path_params["nhs_number"],
                   sections=sections, conflicts=conflict_views(reconciled, section_of))

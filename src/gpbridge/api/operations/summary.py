@@ -3,7 +3,9 @@
     GET [base]/Patient/[id]/$summary
 
 ``id`` may be a source Patient or the person's golden Patient: either way the summary covers
-every source linkage has joined. The document logic is ``records.summary``.
+every source linkage has joined. The document logic is ``records.summary``; what the caller may
+see of it is the policy's (``security.record_access``): a caller who may not search one of the
+summary's types gets 403, not a summary with that section missing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from gpbridge.api.responses import json_response
 from gpbridge.fhir.outcome import not_found
 from gpbridge.records.patient_record import read_resource
 from gpbridge.records.summary import summary_bundle
+from gpbridge.security.filtering import audit_failure
 from gpbridge.security.policy import authorize
+from gpbridge.security.record_access import PolicyRecordAccess
 from gpbridge.store.interactions import check_id
 
 OPERATION: dict[str, Any] = {
@@ -41,9 +45,13 @@ async def patient_summary(request: Request) -> Response:
     api = api_of(request)
     reference = f"Patient/{id_}"
     context = request_context(request, api)
+    # One audit record per request: the record access writes it, once it has decided every type
+    context.audit_deferred = True
     authorize(context, "operation", "Patient", id_, patient=reference, operation="summary").enforce()
-    patient = await api.call(read_resource, api.store, reference)
-    if patient is None:
-        raise not_found(f"{reference} is not known")
-    bundle = await api.call(summary_bundle, api.store, patient, base_url=base_url(request, api.settings))
+    with audit_failure(context, "operation:summary", "Patient", id_):
+        patient = await api.call(read_resource, api.store, reference)
+        if patient is None:
+            raise not_found(f"{reference} is not known")
+    access = PolicyRecordAccess(context, operation="summary")
+    bundle = await api.call(summary_bundle, api.store, patient, access=access, base_url=base_url(request, api.settings))
     return json_response(request, bundle)
