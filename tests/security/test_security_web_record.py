@@ -1,5 +1,6 @@
 """The clinician view's record and summary pages with security on: a role without clinical access
-(admin, R8008) gets a "not permitted" page with no clinical section, audited as a refusal."""
+(admin, R8008) gets a "not permitted" page with no clinical section, audited as a refusal; the
+find page searches only the caller's permitted patients, as ``GET /fhir/Patient`` does."""
 
 from __future__ import annotations
 
@@ -69,6 +70,17 @@ def test_a_care_relationship_does_not_see_confidential_items(site: Any) -> None:
     page = http.get(f"/web/patients/{PC}")
     assert page.status_code == 200
     assert "Asthma" in page.text and "Secret diagnosis" not in page.text
+
+
+def test_the_find_page_searches_only_permitted_patients(site: Any) -> None:
+    http, _ = site
+    query = "/web/?family=Findable&birth_date=1952-05-17"
+    sign_in(http, "clinician-a")
+    assert "Fay Findable" in http.get(query).text
+    sign_in(http, "clinician-b")  # another practice, no relationship with pf
+    found = http.get(query)
+    assert found.status_code == 200
+    assert "Fay Findable" not in found.text and "No patient matches" in found.text
 
 
 def test_the_joined_up_record_still_joins_a_hospital_copy(tmp_path: Any) -> None:

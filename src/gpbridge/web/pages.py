@@ -23,6 +23,7 @@ from gpbridge.records.joined import GROUPS, RECORD_TYPES, grouped, reconciled_re
 from gpbridge.records.patient_record import find_patients
 from gpbridge.records.summary import SECTIONS, SUMMARY_TYPES, summary_items
 from gpbridge.search.parse import parse_search
+from gpbridge.security.filtering import audit_failure, guarded_search
 from gpbridge.security.policy import Decision, RequestContext, authorize
 from gpbridge.security.record_access import PolicyRecordAccess
 from gpbridge.web.templating import environment
@@ -73,9 +74,13 @@ async def _search(request: Request, family: str, birth_date: str) -> list[dict[s
     import orjson
 
     api = api_of(request)
-    authorize(request_context(request, api), "search", "Patient").enforce()
-    query = parse_search("Patient", [("family", family), ("birthdate", birth_date), ("_count", "50")])
-    result = await api.call(api.store.search, query)
+    context = request_context(request, api)
+    context.audit_deferred = True  # the search records the access, naming the patients it found
+    authorize(context, "search", "Patient").enforce()
+    with audit_failure(context, "search", "Patient"):
+        query = parse_search("Patient", [("family", family), ("birthdate", birth_date), ("_count", "50")])
+        # the same compartments and item rules as GET /fhir/Patient?family=…&birthdate=…
+        result = await api.call(guarded_search, context, api.store, query, "Patient")
     found = [orjson.loads(m.content) for m in result.matches if m.content]
     return [p for p in found if not is_golden(p) and _nhs(p)]
 
