@@ -113,3 +113,16 @@ def test_system_token_reads_everything(http: Any, bearer: Any) -> None:
     system = bearer(client="test-system")
     assert http.get("/fhir/Observation/obs-pc-secret", headers=system).status_code == 200
     assert http.post("/fhir/Observation", json={}, headers=system).status_code == 403  # read-only scope
+
+
+def test_a_refusal_is_one_refused_audit_record(http: Any, bearer: Any, audit_sink: Any) -> None:
+    before = len(audit_sink.records)
+    assert http.get("/fhir/Observation/obs-pa", headers=bearer(user="clinician-b")).status_code == 403
+    (refusal,) = audit_sink.records[before:]  # not also an "allowed" record of the failed request
+    assert not refusal.allowed and refusal.patient == "Patient/pa"
+    before = len(audit_sink.records)
+    glass = bearer(user="clinician-b") | {"x-break-glass-reason": "unconscious in A&E"}
+    assert http.get("/fhir/Observation", headers=glass).status_code == 403  # must name the patient
+    (refused,) = audit_sink.records[before:]
+    assert not refused.allowed and refused.interaction == "search"
+

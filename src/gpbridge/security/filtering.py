@@ -69,13 +69,15 @@ def unrestricted(context: RequestContext) -> bool:
 def audit_failure(
     context: RequestContext, interaction: str, type_: str | None, id_: str | None = None
 ) -> Iterator[None]:
-    """When the gate deferred its record and the interaction then fails (404, 410, 400), record that."""
+    """When the gate deferred its record and the interaction then fails (404, 410, 400), record that.
+    A 401/403 not recorded yet (e.g. a search ``restrict_query`` refuses) is recorded as a refusal."""
     try:
         yield
     except FhirError as exc:
         if context.audit_deferred:
-            failed = rules.Decision(True, f"failed: HTTP {exc.status}")
+            failed = rules.Decision(exc.status not in (401, 403), f"failed: HTTP {exc.status}")
             record(context, failed, interaction, type_, id_, detail=_diagnostics(exc))
+            context.audit_deferred = False
         raise
 
 
@@ -138,10 +140,12 @@ def guard_resource(context: RequestContext, interaction: str, stored: StoredReso
     """A read or vread result as this caller may see it; 403 (audited) when they may not.
 
     Records the access (the gate deferred it), naming the patient so "who accessed my record"
-    finds it — except in development mode, where nobody's record is real.
+    finds it — except in development mode, where nobody's record is real. That is the request's
+    one record: the deferral ends, so ``audit_failure`` does not add a second for a refusal.
     """
+    context.audit_deferred, deferred = False, context.audit_deferred
     if unrestricted(context):
-        if context.audit.enabled and (context.audit_deferred or not context.settings.insecure_dev):
+        if context.audit.enabled and (deferred or not context.settings.insecure_dev):
             resource = None if context.settings.insecure_dev else _load(stored)
             patient = patient_of(resource) if resource else None
             record(
