@@ -126,3 +126,15 @@ def test_a_refusal_is_one_refused_audit_record(http: Any, bearer: Any, audit_sin
     (refused,) = audit_sink.records[before:]
     assert not refused.allowed and refused.interaction == "search"
 
+
+def test_validating_a_stored_instance_needs_the_right_to_read_it(http: Any, bearer: Any, audit_sink: Any) -> None:
+    b, a = bearer(user="clinician-b"), bearer(user="clinician-a")
+    before = len(audit_sink.records)
+    refused = http.post("/fhir/Observation/obs-pa/$validate", headers=b)  # another practice's patient
+    assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
+    (refusal,) = audit_sink.records[before:]
+    assert not refusal.allowed and refusal.patient == "Patient/pa"
+    assert refusal.interaction == "operation:validate"
+    assert http.post("/fhir/Observation/obs-pc-secret/$validate", headers=a).status_code == 403  # confidential
+    assert http.post("/fhir/Observation/obs-pa/$validate", headers=a).status_code == 200
+    assert audit_sink.records[-1].allowed and audit_sink.records[-1].patient == "Patient/pa"

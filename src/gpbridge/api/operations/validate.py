@@ -7,7 +7,9 @@
 is always 200 with an OperationOutcome listing *every* issue, or a single "All OK" information
 issue; only a request that cannot be read at all (bad JSON, wrong resource type for the URL, an
 unknown mode) is a 4xx. Validation uses the same validator and settings as the write path
-(``fhir.validate``), plus the best-practice warnings (dom-6) the write path leaves out.
+(``fhir.validate``), plus the best-practice warnings (dom-6) the write path leaves out. A stored
+instance is checked only if the caller could read it (``security.filtering.guard_resource``): its
+issues would otherwise tell another practice what the record holds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from gpbridge.api.responses import json_response
 from gpbridge.fhir import spec
 from gpbridge.fhir.outcome import Issue, bad_request, information, not_found, operation_outcome
 from gpbridge.fhir.validate import MODES, required_profiles, use_settings_store, validate
-from gpbridge.security.policy import authorize
+from gpbridge.security.filtering import audit_failure, guard_resource
+from gpbridge.security.policy import authorize, record
 from gpbridge.store.interactions import check_id, check_type
 
 OPERATION: dict[str, Any] = {
@@ -51,17 +54,26 @@ async def validate_operation(request: Request) -> Response:
     if id_ is not None:
         check_id(id_)
     api = api_of(request)
-    authorize(request_context(request, api), "operation", type_, id_, operation="validate").enforce()
-    resource, mode, profiles = await _inputs(request, api.settings)
-    if id_ is not None and (mode == "delete" or resource is None):
-        # "may it be deleted?" needs the resource as much as checking its stored version does
-        stored = await api.call(api.store.read, type_, id_)
-        if stored is None or stored.deleted or stored.content is None:
-            if mode == "delete":
-                raise not_found(f"{type_}/{id_} is not known: there is nothing to delete")
-            raise not_found(f"{type_}/{id_} is not known, and no resource was sent to validate")
-        if resource is None and mode != "delete":
-            resource = body.parse_json(stored.content, api.settings, check_nesting=False)
+    context = request_context(request, api)
+    # an instance may be read below: then that read is the request's one audit record, with its patient
+    context.audit_deferred = id_ is not None
+    decision = authorize(context, "operation", type_, id_, operation="validate")
+    decision.enforce()
+    with audit_failure(context, "operation:validate", type_, id_):
+        resource, mode, profiles = await _inputs(request, api.settings)
+        if id_ is not None and (mode == "delete" or resource is None):
+            # "may it be deleted?" needs the resource as much as checking its stored version does
+            stored = await api.call(api.store.read, type_, id_)
+            if stored is None or stored.deleted or stored.content is None:
+                if mode == "delete":
+                    raise not_found(f"{type_}/{id_} is not known: there is nothing to delete")
+                raise not_found(f"{type_}/{id_} is not known, and no resource was sent to validate")
+            # the relationship and item rules of a read: 403 (audited) where a read would be refused
+            stored = guard_resource(context, "operation:validate", stored)
+            if resource is None and mode != "delete":
+                resource = body.parse_json(stored.content or b"", api.settings, check_nesting=False)
+    if context.audit_deferred:  # nothing stored was read: the gate's allowance is the record
+        record(context, decision, "operation", type_, id_, operation="validate")
     issues = await api.call(_validate, resource, type_, id_, mode, profiles, api.settings)
     return json_response(request, operation_outcome(issues))
 
