@@ -81,9 +81,9 @@ def test_mllp_insecure_dev_accepts_any_sender_and_warns(tmp_path: Path, monkeypa
     monkeypatch.delenv("GPBRIDGE_INSECURE_DEV", raising=False)
     acks: list[bytes] = []
 
-    async def one_message(store: object, settings: object, host: str, port: int) -> None:
+    async def one_message(store: object, settings: object, host: str, port: int, audit: object = None) -> None:
         """Stands in for serving forever: the real listener, on a free port, answers one A28."""
-        server = await mllp_module.start_mllp_server(store, settings, host, 0)  # type: ignore[arg-type]
+        server = await mllp_module.start_mllp_server(store, settings, host, 0, audit=audit)  # type: ignore[arg-type]
         reader, writer = await asyncio.open_connection(host, server.sockets[0].getsockname()[1])
         writer.write(mllp_module.frame(A28))
         await writer.drain()
@@ -101,3 +101,80 @@ def test_mllp_insecure_dev_accepts_any_sender_and_warns(tmp_path: Path, monkeypa
     # without the flag no sender is authorised (the message is refused, not kept); with it, stored
     assert b"MSA|AR|M1|" in acks[0] and b"access denied" in acks[0]
     assert b"MSA|AA|M1|" in acks[1]
+
+
+def _one_message_listener(monkeypatch: pytest.MonkeyPatch, acks: list[bytes], message: bytes = A28) -> None:
+    """Replace serving forever by the real listener, on a free port, answering one message."""
+    import asyncio
+
+    from gpbridge.adapters.hl7v2 import mllp as mllp_module
+
+    async def one_message(store: object, settings: object, host: str, port: int, audit: object = None) -> None:
+        server = await mllp_module.start_mllp_server(store, settings, host, 0, audit=audit)  # type: ignore[arg-type]
+        reader, writer = await asyncio.open_connection(host, server.sockets[0].getsockname()[1])
+        writer.write(mllp_module.frame(message))
+        await writer.drain()
+        acks.append(await mllp_module.read_frame(reader) or b"")
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    monkeypatch.setattr(mllp_module, "run_mllp_server", one_message)
+
+
+def _audit_rows(db: Path) -> list[tuple[str, str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT principal, interaction, outcome FROM audit_log ORDER BY seq").fetchall()
+
+
+def test_mllp_maps_a_sender_to_its_registered_client_and_audits_every_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from joserfc import jwk
+
+    monkeypatch.delenv("GPBRIDGE_INSECURE_DEV", raising=False)
+    monkeypatch.setenv("GPBRIDGE_VAR_DIR", str(tmp_path / "var"))
+    key = tmp_path / "pas-feed.pem"
+    key.write_bytes(jwk.RSAKey.generate_key(2048, private=True).as_pem(private=False))
+    registered = runner.invoke(app, ["client", "register", "pas-feed", "--key", str(key),
+                                     "--scope", "system/*.read", "--scope", "system/*.write"])
+    assert registered.exit_code == 0, registered.output
+    acks: list[bytes] = []
+    _one_message_listener(monkeypatch, acks)
+    db = tmp_path / "mllp.db"
+    monkeypatch.setenv("GPBRIDGE_MLLP_SENDERS", "PAS^RBH=pas-feed@127.0.0.1")
+    accepted = runner.invoke(app, ["mllp", "--database", f"sqlite:///{db}"])
+    monkeypatch.setenv("GPBRIDGE_MLLP_SENDERS", "PAS^RBH=pas-feed@192.0.2.10")  # not where it sends from
+    refused = runner.invoke(app, ["mllp", "--database", f"sqlite:///{db}"])
+    assert accepted.exit_code == 0 and refused.exit_code == 0, accepted.output + refused.output
+    assert "1 sender mapped" in accepted.output and "security checks are OFF" not in accepted.output
+    assert b"MSA|AA|M1|" in acks[0]
+    assert b"MSA|AR|M1|MSH-3: access denied: sender PAS RBH may not send from 127.0.0.1" in acks[1]
+    rows = _audit_rows(db)  # the same hash-chained audit `serve` writes, flushed when the listener stops
+    assert ("pas-feed", "operation:ingest-hl7v2", "allowed") in rows
+    assert rows[-1] == ("mllp:127.0.0.1", "operation:ingest-hl7v2", "denied")
+    verified = runner.invoke(app, ["audit", "verify", "--database", f"sqlite:///{db}"])
+    assert verified.exit_code == 0 and "chain intact" in verified.output
+
+
+def test_mllp_refuses_to_start_on_a_malformed_sender_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPBRIDGE_MLLP_SENDERS", "PAS^RBH=pas-feed@not-an-address")
+    result = runner.invoke(app, ["mllp", "--database", f"sqlite:///{tmp_path}/x.db"])
+    assert result.exit_code == 2
+    assert "'not-an-address' is not an IP address or CIDR network" in result.output.replace("\n", "")
+
+
+def test_mllp_warns_when_no_sender_is_mapped_or_a_client_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GPBRIDGE_INSECURE_DEV", raising=False)
+    monkeypatch.setenv("GPBRIDGE_VAR_DIR", str(tmp_path / "var"))
+    acks: list[bytes] = []
+    _one_message_listener(monkeypatch, acks)
+    monkeypatch.delenv("GPBRIDGE_MLLP_SENDERS", raising=False)
+    none = runner.invoke(app, ["mllp", "--database", f"sqlite:///{tmp_path}/w.db"])
+    monkeypatch.setenv("GPBRIDGE_MLLP_SENDERS", "PAS^RBH=nobody@127.0.0.1")
+    missing = runner.invoke(app, ["mllp", "--database", f"sqlite:///{tmp_path}/w.db"])
+    assert "no senders are mapped" in none.output.replace("\n", " ")
+    assert "client nobody, which is not registered" in missing.output.replace("\n", " ")
+    assert all(b"MSA|AR|M1|" in ack for ack in acks)

@@ -164,21 +164,47 @@ def mllp(
     port: Annotated[int, typer.Option(help="TCP port (2575 is the registered HL7 MLLP port).")] = 2575,
     insecure_dev: InsecureDevOption = False,
 ) -> None:
-    """Receive HL7 v2 messages over MLLP (ADT, ORU), acknowledging each with AA/AE/AR."""
+    """Receive HL7 v2 messages over MLLP (ADT, ORU), acknowledging each with AA/AE/AR.
+
+    Senders are mapped to registered clients by GPBRIDGE_MLLP_SENDERS (docs/adapters.md)."""
     import asyncio
+    import signal
 
     from gpbridge.adapters.hl7v2.mllp import run_mllp_server
+    from gpbridge.security.audit_chain import open_audit_sink
+    from gpbridge.security.clients import find_client
+    from gpbridge.security.senders import load_senders
     from gpbridge.store import open_store
 
     settings = _settings(database=database, insecure_dev=insecure_dev or None)
-    _warn_if_insecure(settings)
-    store = open_store(settings.database, settings)
-    console.print(f"gpbridge MLLP listener on {host}:{port} (database {settings.database})")
     try:
-        asyncio.run(run_mllp_server(store, settings, host, port))
+        senders = load_senders(settings)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    _warn_if_insecure(settings)
+    for sender in senders.senders.values():
+        if find_client(settings, sender.client_id) is None:
+            console.print(f"[yellow]warning:[/] sender {sender.label} is mapped to client {sender.client_id}, "
+                          "which is not registered: its messages are refused until it is")
+    if not senders and not settings.insecure_dev:
+        console.print("[yellow]warning:[/] no senders are mapped (mllp_senders): every message will be refused")
+    store = open_store(settings.database, settings)
+    audit = open_audit_sink(settings, store)
+    console.print(f"gpbridge MLLP listener on {host}:{port} (database {settings.database}, "
+                  f"{len(senders)} sender{'' if len(senders) == 1 else 's'} mapped)")
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (systemd, docker stop) ends the listener like Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        asyncio.run(run_mllp_server(store, settings, host, port, audit=audit))
     except KeyboardInterrupt:
         pass
     finally:
+        close = getattr(audit, "close", None)
+        if close is not None:
+            close()  # flushes buffered audit events before the store goes
         store.close()
 
 

@@ -92,6 +92,10 @@ class Settings:
     tls_key: str = ""
     #: Addresses of the SSP/proxy allowed to present GP Connect consumer JWTs (comma-separated).
     gpconnect_trusted_proxies: str = ""
+    #: HL7 v2 senders ``gpbridge mllp`` accepts: ``APP^FACILITY=client-id@address[,address...]``
+    #: entries (MSH-3^MSH-4, a registered client, the IPs/CIDR networks it sends from) separated by
+    #: ``;`` or new lines, or the path of a file of them (security/senders.py). Empty: none.
+    mllp_senders: str = ""
     #: Write a hash-chained AuditEvent for every interaction.
     audit: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

@@ -38,8 +38,10 @@ def test_every_message_passes_the_security_gate(store: Store, settings: Settings
         return [a for a in acks if a]
 
     assert [control_id(a) for a in asyncio.run(scenario())] == [("AA", "G1"), ("AA", "G2")]
+    # insecure-dev: any sender, as mllp:<address>; each message recorded with what it wrote
     records = [r for r in audit.records if r.interaction == "operation:ingest-hl7v2"]
-    assert len(records) == 2 and records[0].principal == "mllp:127.0.0.1"
+    assert {r.request_id for r in records} == {"G1", "G2"}
+    assert {(r.principal, r.source_ip, r.allowed) for r in records} == {("mllp:127.0.0.1", "127.0.0.1", True)}
 
 
 def test_peer_closing_mid_frame_gets_no_ack_and_stores_nothing(store: Store, settings: Settings) -> None:

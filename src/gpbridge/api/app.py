@@ -30,8 +30,8 @@ from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.security import oidc
-from gpbridge.security.audit import AuditSink, NullAuditSink
-from gpbridge.security.audit_chain import ChainedAuditSink
+from gpbridge.security.audit import AuditSink
+from gpbridge.security.audit_chain import open_audit_sink
 from gpbridge.security.shared_state import can_share, share_sign_in_state
 from gpbridge.security.transport import RateLimit, SecurityHeaders
 from gpbridge.store import open_store
@@ -131,7 +131,7 @@ def create_app(
         store = open_store(settings.database, settings)
     use_for_validation(store)
     if audit is None:
-        audit = ChainedAuditSink(store) if settings.audit else NullAuditSink()
+        audit = open_audit_sink(settings, store)
     api = Api(
         settings=settings,
         store=store,

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from gpbridge.security.audit import AuditRecord, audit_event, stamp
+from gpbridge.config import Settings
+from gpbridge.security.audit import AuditRecord, AuditSink, NullAuditSink, audit_event, stamp
 from gpbridge.store.migrations import v6_audit
 
 log = logging.getLogger("gpbridge.audit")
@@ -32,6 +33,12 @@ def ensure_table(store: Any) -> None:
     with store._write_cursor() as cur:
         for statement in v6_audit.ddl(store.dialect_obj):
             cur.execute(statement)
+
+
+def open_audit_sink(settings: Settings, store: Any) -> AuditSink:
+    """The audit every server process writes to (``serve``, ``mllp``): the hash chain in the
+    store's database, or nothing when the ``audit`` setting is off. Close it to flush."""
+    return ChainedAuditSink(store) if settings.audit else NullAuditSink()
 
 
 class ChainedAuditSink:

@@ -26,7 +26,7 @@ from gpbridge.adapters.common.provenance import build_provenance
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.store.base import Store
-from gpbridge.store.transaction import process_bundle
+from gpbridge.store.transaction import AuthorizeEntry, Touched, process_bundle
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,22 @@ def run_import(
     content_type: str,
     received: datetime | str | None = None,
     params: dict[str, str] | None = None,
+    authorize_entry: AuthorizeEntry | None = None,
+    touched: list[Touched] | None = None,
 ) -> ImportResult:
-    """Translate ``raw`` and store it atomically, or quarantine it. Never raises for bad input."""
+    """Translate ``raw`` and store it atomically, or quarantine it. Never raises for bad input.
+
+    ``authorize_entry`` is the security gate for each translated resource, as for a REST
+    transaction (``store.transaction.process_bundle``); a refusal raises its 403 ``FhirError`` and
+    nothing of the input is kept — not even in quarantine, since the sender may not write it.
+    The archive and the Provenance, the import's own record, are covered by the caller's gate
+    for the ingest operation. ``touched`` receives what the Bundle wrote, for the audit.
+    """
     when = instant(received)
     try:
         try:
             translation = translate(raw)
-            result = _store(store, settings, translation, raw, when)
+            result = _store(store, settings, translation, raw, when, authorize_entry, touched)
         except (AdapterError, FhirError):
             raise
         except Exception as exc:  # a translator bug must not lose the message: keep it for a retry
@@ -112,6 +121,8 @@ def run_import(
             raise AdapterError(f"internal error while translating ({type(exc).__name__}); kept for retry",
                                source, code="exception", status=500) from exc
     except FhirError as exc:  # the store itself refused (e.g. a conflict) outside the translation
+        if exc.status == 403:
+            raise  # refused by the security gate: not the input's fault, and not to be kept
         error = AdapterError(exc.message, source, code="processing", status=exc.status)
         qid = quarantine.quarantine(
             store, settings, adapter=adapter, raw=raw, content_type=content_type, source=source,
@@ -129,7 +140,8 @@ def run_import(
     return result
 
 
-def _store(store: Store, settings: Settings, t: Translation, raw: bytes, when: str) -> ImportResult:
+def _store(store: Store, settings: Settings, t: Translation, raw: bytes, when: str,
+           authorize_entry: AuthorizeEntry | None = None, touched: list[Touched] | None = None) -> ImportResult:
     result = ImportResult(t.adapter, "imported", message_id=t.message_id, unmapped=list(t.quality.unmapped))
     archive_id = archive.archive_id(t.adapter, t.message_key)
     result.archive = f"Binary/{archive_id}"
@@ -156,9 +168,19 @@ def _store(store: Store, settings: Settings, t: Translation, raw: bytes, when: s
         {"resource": provenance, "request": {"method": "PUT", "url": result.provenance}},
     ]
     bundle = t.builder.bundle(extra)
+    gate = None
+    if authorize_entry is not None:
+        own = {("Binary", archive_id), ("Provenance", archive_id)}
+
+        def gate(interaction: str, resource_type: str | None, resource_id: str | None) -> None:
+            if (resource_type, resource_id) not in own:
+                authorize_entry(interaction, resource_type, resource_id)
     try:
-        response = process_bundle(store, bundle, settings=settings, base_url="")
+        response = process_bundle(store, bundle, settings=settings, base_url="", authorize_entry=gate,
+                                  touched=touched)
     except FhirError as exc:
+        if exc.status == 403:
+            raise
         raise _as_adapter_error(exc, bundle) from None
     _count(result, bundle, response)
     return result

@@ -17,6 +17,7 @@ from gpbridge.adapters.hl7v2.patients import merge_patient
 from gpbridge.config import Settings
 from gpbridge.search.parse import parse_search
 from gpbridge.store.base import Store
+from gpbridge.store.transaction import AuthorizeEntry, Touched
 
 
 def import_hl7v2(
@@ -27,19 +28,28 @@ def import_hl7v2(
     *,
     received: datetime | str | None = None,
     mapper: CodeMapper | None = None,
+    authorize_entry: AuthorizeEntry | None = None,
+    touched: list[Touched] | None = None,
 ) -> ImportResult:
-    """Translate and store one message; bad input is quarantined (see ``ImportResult.status``)."""
+    """Translate and store one message; bad input is quarantined (see ``ImportResult.status``).
+
+    ``authorize_entry``/``touched``: the security gate per resource and the audit's record of
+    what was written (``run_import``); a refusal raises a 403 ``FhirError`` and keeps nothing."""
     code_mapper = mapper or default_code_mapper(store)
     return run_import(
         store, settings, adapter="hl7v2", raw=raw, source=source, content_type=CONTENT_TYPE, received=received,
         translate=lambda data: merge_stored_patients(store, translate_hl7v2(data, mapper=code_mapper)),
+        authorize_entry=authorize_entry, touched=touched,
     )
 
 
 def handle_message(store: Store, settings: Settings, raw: bytes, *, source: str = "mllp",
-                   mapper: CodeMapper | None = None) -> tuple[bytes, ImportResult]:
-    """Import one message and build its ACK (AA, AE or AR), encoded as the message was."""
-    result = import_hl7v2(store, settings, raw, source, mapper=mapper)
+                   mapper: CodeMapper | None = None, authorize_entry: AuthorizeEntry | None = None,
+                   touched: list[Touched] | None = None) -> tuple[bytes, ImportResult]:
+    """Import one message and build its ACK (AA, AE or AR), encoded as the message was.
+    A write ``authorize_entry`` refuses raises its 403 ``FhirError`` (the caller answers AR)."""
+    result = import_hl7v2(store, settings, raw, source, mapper=mapper, authorize_entry=authorize_entry,
+                          touched=touched)
     message: Message | None
     try:
         message = parse(raw)
