@@ -58,7 +58,9 @@ def test_paging_links(client: Client) -> None:
     assert link(first, "self").startswith("http://testserver/fhir/Observation?")
     assert link(first, "previous") is None
     nxt = link(first, "next")
-    assert nxt is not None and parse_qs(urlsplit(nxt).query)["_offset"] == ["2"]
+    # next continues after the page's last row (keyset, search.paging), not at an offset
+    assert nxt is not None and "_page" in parse_qs(urlsplit(nxt).query)
+    assert "_offset" not in parse_qs(urlsplit(nxt).query)
     assert parse_qs(urlsplit(nxt).query)["subject"] == ["Patient/p"]
     seen = [e["resource"]["id"] for e in first["entry"]]
     while nxt:
@@ -106,3 +108,51 @@ def test_include(client: Client) -> None:
     bundle = client.get("/fhir/Observation?_include=Observation:subject").json()
     modes = sorted((e["search"]["mode"], e["resource"]["resourceType"]) for e in bundle["entry"])
     assert modes == [("include", "Patient"), ("match", "Observation")]
+
+
+def follow(client: Client, url: str | None, **kw: object) -> dict:
+    assert url is not None
+    r = client.get(url.removeprefix("http://testserver"), **kw)  # type: ignore[arg-type]
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def dated(client: Client, id_: str, when: str) -> None:
+    obs = observation("Patient/p", code="77176002", id=id_, effectiveDateTime=when)
+    assert client.put(f"/fhir/Observation/{id_}", obs).status_code in (200, 201)
+
+
+def test_next_link_is_stable_under_inserts_and_deletes(client: Client) -> None:
+    """The QA scenario: a row inserted before the cursor is not repeated, a deleted one on page 1
+    makes nothing skipped; previous pages back from page 2's first row."""
+    client.put("/fhir/Patient/p", patient(id="p"))
+    for i in range(12):
+        dated(client, f"o{i:02d}", f"20{10 + i:02d}-03-01")
+    url = "/fhir/Observation?code=http://snomed.info/sct|77176002&_sort=date&_count=5"
+    first = client.get(url).json()
+    assert [e["resource"]["id"] for e in first["entry"]] == [f"o{i:02d}" for i in range(5)]
+    dated(client, "early", "1800-01-01")
+    assert client.delete("/fhir/Observation/o01").status_code == 204
+    second = follow(client, link(first, "next"), headers={"Prefer": "handling=strict"})  # _page is known
+    assert [e["resource"]["id"] for e in second["entry"]] == [f"o{i:02d}" for i in range(5, 10)]
+    assert second["total"] == 12
+    query = parse_qs(urlsplit(link(second, "self")).query)
+    assert query["_page"] == parse_qs(urlsplit(link(first, "next")).query)["_page"]
+    assert query["code"] == ["http://snomed.info/sct|77176002"] and query["_sort"] == ["date"]
+    back = follow(client, link(second, "previous"))
+    assert [e["resource"]["id"] for e in back["entry"]] == ["early", "o00", "o02", "o03", "o04"]
+    assert link(back, "previous") is None  # nothing before "early"
+    last = follow(client, link(second, "next"))
+    assert [e["resource"]["id"] for e in last["entry"]] == ["o10", "o11"] and link(last, "next") is None
+    assert "_offset" in parse_qs(urlsplit(link(first, "last")).query)  # first/last stay offsets
+
+
+def test_malformed_page_cursor_is_400(client: Client) -> None:
+    seed(client, 3)
+    for bad in ("garbage", "eyJ2IjoxfQ", "A" * 5000):
+        r = client.get(f"/fhir/Observation?subject=Patient/p&_page={bad}")
+        body = assert_outcome(r, 400)
+        assert body["issue"][0]["expression"] == ["_page"]
+    first = client.get("/fhir/Observation?subject=Patient/p&_count=1&_sort=_id").json()
+    token = parse_qs(urlsplit(link(first, "next")).query)["_page"][0]
+    assert_outcome(client.get(f"/fhir/Observation?subject=Patient/p&_count=1&_sort=-_id&_page={token}"), 400)

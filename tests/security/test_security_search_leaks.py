@@ -117,3 +117,24 @@ def test_has_cannot_probe_confidential_items(http: Any, bearer: Any) -> None:
     url = "/fhir/Patient?_has:Observation:subject:_security=http://terminology.hl7.org/CodeSystem/v3-ActCode|NOPAT"
     assert _ids(http.get(url, headers=bearer(user="patient-1")).json()) == set()
     assert _ids(http.get(url, headers=bearer(user="clinician-a")).json()) == {"pa"}
+
+
+def _walk(http: Any, url: str, headers: Any) -> list[str]:
+    seen: list[str] = []
+    while url:
+        page = http.get(url.removeprefix("http://testserver"), headers=headers).json()
+        seen += [e["resource"]["id"] for e in page.get("entry", []) if e["search"]["mode"] == "match"]
+        url = next((x["url"] for x in page["link"] if x["relation"] == "next"), "")
+    return seen
+
+
+def test_page_cursors_only_position_within_what_the_caller_may_see(http: Any, bearer: Any) -> None:
+    b = bearer(user="clinician-b")
+    allowed = _ids(http.get("/fhir/Observation?_sort=_id", headers=b).json())
+    walked = _walk(http, "/fhir/Observation?_sort=_id&_count=1", b)
+    assert len(walked) == len(set(walked)) and set(walked) == allowed
+    # a cursor from a caller who sees everything adds a position, never a wider scope
+    system = bearer(client="sys")
+    page = http.get("/fhir/Observation?_sort=_id&_count=1", headers=system).json()
+    nxt = next(x["url"] for x in page["link"] if x["relation"] == "next")
+    assert set(_walk(http, nxt, b)) <= allowed

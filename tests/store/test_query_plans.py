@@ -8,7 +8,8 @@ from pathlib import Path
 import psycopg
 
 from gpbridge.search.parse import parse_search
-from gpbridge.search.sql import SqlBuilder
+from gpbridge.search.query import PagePosition
+from gpbridge.search.sql import SqlBuilder, order_sql, position_sql
 from gpbridge.store.sqlite import SQLiteStore
 
 
@@ -33,6 +34,37 @@ def test_per_candidate_checks_seek_the_clustered_key(tmp_path: Path) -> None:
     finally:
         store.close()
 
+
+
+def page_plan(store: SQLiteStore, type_: str, params: list[tuple[str, str]], position: PagePosition) -> str:
+    """The plan of a ``_page`` page: the query's WHERE, the position, the (reversed) order."""
+    builder = SqlBuilder(store)
+    query = parse_search(type_, params)
+    where, args = builder.level(query, "a")
+    terms = builder.sort_terms(query, "a")
+    at, at_args = position_sql(terms, position, "a", True, builder.driven["a"])
+    order, order_args = order_sql(terms, "a", not position.forward)
+    with store._read_cursor() as cur:  # noqa: SLF001 - looking at the plan of the store's own SQL
+        cur.execute(f"EXPLAIN QUERY PLAN SELECT a.rid FROM resource a WHERE {where} AND {at} "
+                    f"ORDER BY {order} LIMIT 5", [*args, *at_args, *order_args])
+        return "\n".join(row[3] for row in cur.fetchall())
+
+
+def test_page_position_never_drives(tmp_path: Path) -> None:
+    """A ``_page`` cursor only filters: the query's driving clause still drives, and the default
+    order's page is a range of the (type, deleted, lu) index it is read in, with no sort."""
+    store = SQLiteStore(str(tmp_path / "plan.db"))
+    try:
+        for forward in (True, False):
+            text = page_plan(store, "Observation", [("patient", "Patient/p1")], PagePosition(forward, (1.5,), 10))
+            assert "ix_reference_search" in text and "rowid>" not in text and "rowid<" not in text, text
+            text = page_plan(store, "Observation", [("code", "http://snomed.info/sct|77176002"), ("_sort", "-date")],
+                             PagePosition(forward, (1.5e9,), 10))
+            assert "ix_token_search" in text and "ix_date_search" not in text, text
+            text = page_plan(store, "Observation", [], PagePosition(forward, (1.5e9,), 10))
+            assert "resource_type_lu (type=? AND deleted=? AND lu" in text and "TEMP B-TREE" not in text, text
+    finally:
+        store.close()
 
 
 def test_ne_never_drives_and_seeks_the_clustered_key(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ import orjson
 
 from gpbridge.api.elements import subset, wants_subset
 from gpbridge.fhir.outcome import operation_outcome, warning
+from gpbridge.search import paging
+from gpbridge.search.paging import PARAMETER as PAGE
 from gpbridge.search.query import SearchQuery
 from gpbridge.store.base import SearchResult, StoredResource
 from gpbridge.store.transaction import status_line
@@ -27,23 +29,40 @@ def page_links(
     offset: int,
     total: int | None,
     page_len: int,
+    keyset: bool = False,
+    page: str | None = None,
+    next_page: str | None = None,
+    previous_page: str | None = None,
 ) -> list[dict[str, str]]:
-    """self/first/previous/next/last links; ``url`` is absolute, ``params`` exclude paging."""
+    """self/first/previous/next/last links; ``url`` is absolute, ``params`` exclude paging.
 
-    def link(relation: str, at: int) -> dict[str, str]:
-        paging = [("_count", str(count))] + ([("_offset", str(at))] if at else [])
+    ``keyset`` (searches): next and previous continue from this page's last and first rows
+    (``_page``, ``search.paging``); ``page`` is the ``_page`` this page was asked for, kept in the
+    self link. Otherwise (history) every link is an ``_offset``, as first and last always are.
+    """
+
+    def link(relation: str, at: int, cursor: str | None = None) -> dict[str, str]:
+        paging = [("_count", str(count))]
+        paging += [(PAGE, cursor)] if cursor is not None else [("_offset", str(at))] if at else []
         query = urlencode([*params, *paging], quote_via=quote, safe=":/|,$")
         return {"relation": relation, "url": f"{url}?{query}"}
 
-    links = [link("self", offset), link("first", 0)]
-    if offset > 0 and count > 0:
-        links.append(link("previous", max(0, offset - count)))
-    if count > 0:
+    links = [link("self", offset, page), link("first", 0)]
+    if keyset and count > 0:
+        if previous_page is not None:
+            links.append(link("previous", 0, previous_page))
+        elif page is None and offset > 0:  # an offset past the end: no row to continue from
+            links.append(link("previous", max(0, offset - count)))
+        if next_page is not None:
+            links.append(link("next", 0, next_page))
+    elif count > 0:
+        if offset > 0:
+            links.append(link("previous", max(0, offset - count)))
         more = offset + count < total if total is not None else page_len >= count
         if more:
             links.append(link("next", offset + count))
-        if total is not None:
-            links.append(link("last", max(total - 1, 0) // count * count))
+    if count > 0 and total is not None:
+        links.append(link("last", max(total - 1, 0) // count * count))
     return links
 
 
@@ -55,7 +74,10 @@ def searchset(query: SearchQuery, result: SearchResult, base: str, url: str) -> 
     if result.total is not None and query.total != "none":
         bundle["total"] = result.total
     bundle["link"] = page_links(
-        url, params, count=query.count, offset=query.offset, total=result.total, page_len=len(result.matches)
+        url, params, count=query.count, offset=query.offset, total=result.total, page_len=len(result.matches),
+        keyset=True, page=query.page_token if query.page is not None else None,
+        next_page=paging.encode(result.next_page, query) if result.next_page is not None else None,
+        previous_page=paging.encode(result.previous_page, query) if result.previous_page is not None else None,
     )
     entries: list[dict[str, Any]] = []
     if query.summary != "count":

@@ -13,7 +13,7 @@ from gpbridge.fhir import spec
 
 # Parameters that shape the result rather than select resources.
 RESULT_PARAMETERS = frozenset({
-    "_count", "_offset", "_sort", "_total", "_summary", "_elements", "_include", "_revinclude",
+    "_count", "_offset", "_page", "_sort", "_total", "_summary", "_elements", "_include", "_revinclude",
     "_format", "_pretty", "_contained", "_containedType", "_type",
 })
 

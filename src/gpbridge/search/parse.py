@@ -114,6 +114,11 @@ def parse_search(
             problems.extend(exc.issues)
     if type_ is None and q.types:
         _retype_system_clauses(q)
+    if q.page_token is not None and not problems:
+        try:
+            _parse_page(q)
+        except FhirError as exc:
+            problems.extend(exc.issues)
     if problems:
         raise FhirError(400, problems)
     if strict and q.ignored:
@@ -349,6 +354,8 @@ def _parse_result_param(q: SearchQuery, type_: str, name: str, value: str, max_c
         q.count = _int(name, value, 0, max_count)
     elif name == "_offset":
         q.offset = _int(name, value, 0)
+    elif name == "_page":
+        q.page_token = value  # checked once the whole query (its _sort) is known: _parse_page
     elif name == "_total":
         if value not in ("none", "estimate", "accurate"):
             raise bad_request(f"_total must be none, estimate or accurate, not '{value}'", name)
@@ -389,6 +396,17 @@ def _parse_result_param(q: SearchQuery, type_: str, name: str, value: str, max_c
         q.raw.append((name, value))
     elif name in ("_contained", "_containedType"):
         q.ignored.append(name)
+
+
+def _parse_page(q: SearchQuery) -> None:
+    """``_page``: a keyset position from a ``next``/``previous`` link (``search.paging``)."""
+    from gpbridge.search import paging
+
+    assert q.page_token is not None
+    if q.offset:
+        raise bad_request("_page and _offset cannot be combined: a _page link already says where the page starts",
+                          "_page")
+    q.page = paging.decode(q.page_token, q)
 
 
 def _parse_include(name: str, value: str, iterate: bool) -> Include:

@@ -97,6 +97,17 @@ class Include:
     iterate: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """A keyset paging position (``_page``): the rows strictly after (``forward``) or before a
+    boundary row, in the query's order. ``keys`` are that row's sort-key values as the ORDER BY
+    computes them (None: no value, which sorts last), ``rid`` the final tie-break."""
+
+    forward: bool
+    keys: tuple[Any, ...]
+    rid: int
+
+
 @dataclass(slots=True)
 class SearchQuery:
     type: str | None  # None: system-level search across types
@@ -104,6 +115,8 @@ class SearchQuery:
     sort: list[SortKey] = field(default_factory=list)
     count: int = 50
     offset: int = 0
+    page: PagePosition | None = None  # ``_page``: continue from a boundary row instead of an offset
+    page_token: str | None = None  # the ``_page`` value as received (for the self link)
     total: str = "accurate"  # none | estimate | accurate
     summary: str | None = None  # true | text | data | count | false
     elements: list[str] = field(default_factory=list)

@@ -29,6 +29,7 @@ from gpbridge.search.query import (
     DateValue,
     Include,
     NumberValue,
+    PagePosition,
     QuantityValue,
     ReferenceValue,
     SearchQuery,
@@ -76,6 +77,7 @@ class SqlBuilder:
         self.pids: dict[tuple[str, str], int] = store.pids
         self._n = 0
         self._compartments: tuple[str, list[Any]] = ("", [])  # a level's, while its clauses are built
+        self.driven: dict[str, bool] = {}  # alias -> whether a clause drives its level
 
     def alias(self, prefix: str) -> str:
         self._n += 1
@@ -99,6 +101,7 @@ class SqlBuilder:
         parts: list[str] = []
         params: list[Any] = []
         driver = drivers[0] if drivers else None
+        self.driven[a] = driver is not None
         if driver is not None:
             parts.append(f"{a}.rid IN ({driver.driver_sql})")
             params.extend(driver.driver_params)
@@ -377,17 +380,16 @@ class SqlBuilder:
         return Condition(f"{a}.id IN ({inner})", params, RANK["has"])
 
     # -- sorting --------------------------------------------------------------------------------
-    def order_by(self, query: SearchQuery, a: str) -> tuple[str, list[Any]]:
-        keys: list[str] = []
-        params: list[Any] = []
+    def sort_terms(self, query: SearchQuery, a: str) -> list[SortTerm]:
+        """The ORDER BY keys before ``{a}.rid``: the ``_sort`` keys, or lastUpdated by default."""
+        terms: list[SortTerm] = []
         types = self.types_of(query)
         for key in query.sort:
-            direction = " DESC" if key.descending else ""
             if key.param == "_id":
-                keys.append(f"{a}.id{direction}")
+                terms.append(SortTerm(f"{a}.id", [], key.descending, False, "text"))
                 continue
             if key.param == "_lastUpdated":
-                keys.append(f"{a}.lu{direction}")
+                terms.append(SortTerm(f"{a}.lu", [], key.descending, False, "number"))
                 continue
             definition = registry.param(types[0], key.param) or {}
             kind = definition.get("type")
@@ -400,12 +402,85 @@ class SqlBuilder:
             pid_sql, pid_params = self.pid_filter(x, types, key.param)
             table = INDEX_TABLE[str(kind)]
             expr = f"(SELECT {agg}({x}.{column}) FROM {table} {x} WHERE {x}.rid = {a}.rid AND {pid_sql})"
-            keys.append(f"({expr} IS NULL), {expr}{direction}")  # resources without a value sort last
-            params.extend(pid_params + pid_params)
+            terms.append(SortTerm(expr, pid_params, key.descending, True, ""))
         if not query.sort:
-            keys.append(f"{a}.lu")
-        keys.append(f"{a}.rid")
-        return ", ".join(keys), params
+            terms.append(SortTerm(f"{a}.lu", [], False, False, "number"))
+        return terms
+
+    def order_by(self, query: SearchQuery, a: str, reverse: bool = False) -> tuple[str, list[Any]]:
+        return order_sql(self.sort_terms(query, a), a, reverse)
+
+
+@dataclass
+class SortTerm:
+    """One ORDER BY key: a column of the resource row, or a search parameter's MIN/MAX."""
+
+    expr: str
+    params: list[Any]
+    descending: bool
+    nullable: bool  # a parameter's value: NULL for a resource without one, sorted last
+    column: str  # "text" / "number": a plain column of the row (its index may be used); "" otherwise
+
+
+def order_sql(terms: list[SortTerm], a: str, reverse: bool = False) -> tuple[str, list[Any]]:
+    """ORDER BY ``terms`` then ``{a}.rid``; ``reverse``: the exact opposite order (for a page
+    fetched backwards). A parameter's key sorts resources without a value last, in both
+    directions, by an explicit ``IS NULL`` key: SQLite and PostgreSQL place NULLs differently."""
+    keys: list[str] = []
+    params: list[Any] = []
+    for t in terms:
+        direction = " DESC" if t.descending != reverse else ""
+        if t.nullable:
+            keys.append(f"({t.expr} IS NULL){' DESC' if reverse else ''}, {t.expr}{direction}")
+            params.extend(t.params + t.params)
+        else:
+            keys.append(f"{t.expr}{direction}")
+            params.extend(t.params)
+    keys.append(f"{a}.rid{' DESC' if reverse else ''}")
+    return ", ".join(keys), params
+
+
+def position_sql(terms: list[SortTerm], position: PagePosition, a: str, sqlite: bool,
+                 driven: bool) -> tuple[str, list[Any]]:
+    """The rows strictly after (``position.forward``) or before a boundary row in the order of
+    ``order_sql(terms)``: lexicographic over (keys..., rid), NULLs last as ORDER BY has them.
+
+    With a driving clause, the row's columns are written so no index can use them (``+a.lu``,
+    ``(a.lu + 0)``), as ``a.type`` is: the driver keeps driving and the position only filters its
+    rows. Without one, a leading column is a range (``a.lu >= ? AND (a.lu > ? OR ...)``) that the
+    ``(type, deleted, lu)`` index seeks.
+    """
+    after = position.forward
+
+    def column(expr: str, kind: str) -> str:
+        if not driven or not kind:
+            return expr
+        if sqlite:
+            return "+" + expr
+        return f"({expr} || '')" if kind == "text" else f"({expr} + 0)"
+
+    sql = f"{column(a + '.rid', 'number')} {'>' if after else '<'} ?"
+    params: list[Any] = [position.rid]
+    for t, value in reversed(list(zip(terms, position.keys, strict=True))):
+        e, p = column(t.expr, t.column), t.params
+        op = ">" if after != t.descending else "<"
+        if not t.nullable:
+            sql = f"({e} {op}= ? AND ({e} {op} ? OR {sql}))"
+            params = [*p, value, *p, value, *params]
+        elif value is None:  # the boundary row has no value: it is among the last
+            if after:
+                sql = f"({e} IS NULL AND {sql})"
+                params = [*p, *params]
+            else:
+                sql = f"({e} IS NOT NULL OR ({e} IS NULL AND {sql}))"
+                params = [*p, *p, *params]
+        elif after:  # every row without a value comes after one with a value
+            sql = f"({e} IS NULL OR {e} {op} ? OR ({e} = ? AND {sql}))"
+            params = [*p, *p, value, *p, value, *params]
+        else:
+            sql = f"({e} {op} ? OR ({e} = ? AND {sql}))"
+            params = [*p, value, *p, value, *params]
+    return sql, params
 
 
 # -- SQL fragments ----------------------------------------------------------------------------------
@@ -602,26 +677,67 @@ def execute(cur: Any, store: Any, query: SearchQuery) -> SearchResult:
     wants_total = query.total != "none" or query.summary == "count"
     if query.summary == "count" or query.count == 0:
         return SearchResult([], _count(cur, d, where, params) if wants_total else None, [], list(query.ignored))
-    order, order_params = b.order_by(query, "a")
+    terms = b.sort_terms(query, "a")
+    position = query.page
+    backwards = position is not None and not position.forward
+    order, order_params = order_sql(terms, "a", backwards)
+    page_where, page_params = where, params
+    if position is not None:  # keyset paging: one more condition, ANDed; the query's stay as they are
+        at_sql, at_params = position_sql(terms, position, "a", d.name == "sqlite", b.driven.get("a", False))
+        page_where, page_params = f"{where} AND {at_sql}", [*params, *at_params]
+    # The boundary rows' sort keys come back with the page, for the next and previous links; one
+    # row more than the page says whether there is another page in the direction fetched.
+    key_columns = "".join(f", {t.expr}" for t in terms)
+    key_params: list[Any] = []
+    for t in terms:
+        key_params.extend(t.params)
     cur.execute(
-        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, h.content "
+        d.sql(f"SELECT a.rid, a.type, a.id, a.version, h.last_updated, h.method, h.content{key_columns} "
               f"FROM resource a JOIN history h ON h.rid = a.rid AND h.version = a.version "
-              f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"),
-        [*params, *order_params, query.count, query.offset],
+              f"WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?"),
+        [*key_params, *page_params, *order_params, query.count + 1, 0 if position is not None else query.offset],
     )
     rows = cur.fetchall()
+    more = len(rows) > query.count
+    rows = rows[:query.count]
+    if backwards:
+        rows.reverse()
     total: int | None = None
     if wants_total:
-        # A first page that is not full already is the whole result: no COUNT needed (same snapshot).
-        if query.offset == 0 and len(rows) < query.count:
+        # A first page that holds everything is the whole result: no COUNT needed (same snapshot).
+        if query.offset == 0 and position is None and not more:
             total = len(rows)
         else:
             total = _count(cur, d, where, params)
-    matches = [_stored(store, row) for row in rows]
+    next_page, previous_page = _neighbours(query, rows, len(terms), more)
+    matches = [_stored(store, row[:7]) for row in rows]
     included: list[StoredResource] = []
     if query.include or query.revinclude:
         included = _includes(cur, store, query, [(row[0], row[1], row[2]) for row in rows])
-    return SearchResult(matches, total, included, list(query.ignored))
+    return SearchResult(matches, total, included, list(query.ignored), next_page, previous_page)
+
+
+def _neighbours(query: SearchQuery, rows: list[tuple], n_keys: int,
+                more: bool) -> tuple[PagePosition | None, PagePosition | None]:
+    """Where the next and previous pages start: after this page's last row, before its first.
+    ``more``: another row lay beyond the page in the direction it was fetched."""
+    position = query.page
+    forward = position is None or position.forward
+    has_next = more if forward else True
+    has_previous = (position is not None or query.offset > 0) if forward else more
+    if rows:
+        first, last = rows[0], rows[-1]
+        after_last = PagePosition(True, tuple(last[7:7 + n_keys]), int(last[0]))
+        before_first = PagePosition(False, tuple(first[7:7 + n_keys]), int(first[0]))
+        return (after_last if has_next else None), (before_first if has_previous else None)
+    if position is None:
+        return None, None  # an offset past the end: the offset links still serve
+    # An empty page from a cursor (its rows were deleted meanwhile): the other way starts at the
+    # cursor's own row, inclusive. rid is the last key and a whole number, so "before (k, r + 1)"
+    # is "at or before (k, r)".
+    if position.forward:
+        return None, PagePosition(False, position.keys, position.rid + 1)
+    return PagePosition(True, position.keys, position.rid - 1), None
 
 
 def _count(cur: Any, d: Any, where: str, params: list[Any]) -> int:

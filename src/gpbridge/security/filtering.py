@@ -353,7 +353,8 @@ def filter_result(
             patient,
             detail=detail,
         )
-    return SearchResult(matches=matches, total=result.total, included=included, ignored=result.ignored)
+    return SearchResult(matches=matches, total=result.total, included=included, ignored=result.ignored,
+                        next_page=result.next_page, previous_page=result.previous_page)
 
 
 def filter_versions(

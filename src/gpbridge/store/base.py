@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gpbridge.search.query import SearchQuery
+from gpbridge.search.query import PagePosition, SearchQuery
 from gpbridge.store.prepared import PreparedWrite
 
 
@@ -81,6 +81,10 @@ class SearchResult:
     included: list[StoredResource] = field(default_factory=list)
     # search parameters the store ignored (unknown or unsupported); reported to the client
     ignored: list[str] = field(default_factory=list)
+    # keyset positions of the pages after and before this one (None: no such page, or no rows
+    # to continue from); ``search.paging`` turns them into ``_page`` links
+    next_page: PagePosition | None = None
+    previous_page: PagePosition | None = None
 
 
 class Preparer(Protocol):

@@ -225,6 +225,7 @@ def conditional_query(type_: str, criteria: Criteria) -> SearchQuery:
         raise bad_request(f"Conditional criteria {criteria!r} select no search parameter", code="invalid")
     query.count = 2
     query.offset = 0
+    query.page, query.page_token = None, None
     query.total = "none"
     query.include = []
     query.revinclude = []
