@@ -89,7 +89,10 @@ def test_event_lists_entities_with_lifecycle(app_with: tuple[TestClient, MemoryA
         {"request": {"method": "GET", "url": p1}},
     ]}  # fmt: skip
     assert _send(http, update).status_code == 200
-    [rec] = sink.records
+    [rec] = [r for r in sink.records if r.interaction == "transaction"]
+    # the GET entry is audited as the standalone read is, besides being listed in the Bundle's event
+    [read] = [r for r in sink.records if r.interaction == "read"]
+    assert (read.resource_type, read.resource_id, read.allowed) == ("Patient", p1.partition("/")[2], True)
     event = audit_event(rec, "1")
     entities = event["entity"]
     assert entities[0] == {"what": {"display": "Bundle"}, "description": "2 entries"}
@@ -117,9 +120,13 @@ def test_batch_lists_failed_entries(app_with: tuple[TestClient, MemoryAuditSink]
     r = _send(http, bundle)
     assert r.status_code == 200
     created = r.json()["entry"][0]["response"]["location"].rsplit("/_history", 1)[0]
-    by_patient = {rec.patient: rec for rec in sink.records}
+    events = [rec for rec in sink.records if rec.interaction == "batch"]
+    by_patient = {rec.patient: rec for rec in events}
     assert set(by_patient) == {created, "Patient/does-not-exist"}
-    assert all(rec.interaction == "batch" and rec.detail == "2 entries, 1 failed" for rec in sink.records)
+    assert all(rec.detail == "2 entries, 1 failed" for rec in events)
+    # and the failed GET as the standalone one is: a read that failed with 404
+    [read] = [rec for rec in sink.records if rec.interaction == "read"]
+    assert read.reason == "failed: HTTP 404" and read.resource_id == "does-not-exist"
     [missing] = by_patient["Patient/does-not-exist"].entities
     assert missing.detail == "failed: HTTP 404"
 

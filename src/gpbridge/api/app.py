@@ -73,6 +73,7 @@ def by_method(**handlers: Endpoint) -> tuple[Endpoint, list[str]]:
     async def dispatch(request: Request) -> Response:
         return await table[request.method if request.method != "HEAD" else "GET"](request)
 
+    dispatch.handlers = table  # type: ignore[attr-defined]  # for api.bundle_reads
     return dispatch, list(table)
 
 

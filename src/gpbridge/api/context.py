@@ -5,7 +5,7 @@ and the security context. Built once per app; routes reach it through ``request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,9 @@ from gpbridge.store.interactions import check_type
 T = TypeVar("T")
 
 FHIR_PREFIX = "/fhir"
+#: scope key: the Bundle request's security context, which each of its GET entries' gate starts
+#: from (``api.bundle_reads``): the caller was authenticated once, for the Bundle
+BUNDLE_CONTEXT = "gpbridge.bundle_context"
 
 
 @dataclass(slots=True)
@@ -76,6 +79,9 @@ def base_url(request: Request, settings: Settings) -> str:
 def request_context(request: Request, api: Api, *, gpconnect: bool = False) -> RequestContext:
     """The caller and request ids for the policy. ``gpconnect``: the GP Connect operation, where a
     consumer JWT is accepted instead of an access token — only from a configured trusted proxy."""
+    bundle = request.scope.get(BUNDLE_CONTEXT)
+    if bundle is not None:  # a Bundle's GET entry: its own gate decides afresh
+        return replace(bundle, audit_deferred=False, hidden_count=None, gate_decision=None)
     headers = request.headers
     client = request.client
     try:

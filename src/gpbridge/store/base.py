@@ -104,6 +104,16 @@ class StoreSession(Preparer, Protocol):
     def vread(self, type_: str, id_: str, version: int) -> StoredResource:
         """One version as the session sees it; 404 when absent, 410 when it is a deletion."""
 
+    def versions(
+        self,
+        type_: str | None = None,
+        id_: str | None = None,
+        since: str | None = None,
+        count: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[StoredResource], int]:
+        """``Store.history`` as the session sees it (its own writes included)."""
+
     def create(
         self,
         resource: dict[str, Any] | PreparedWrite,

@@ -124,6 +124,16 @@ class SqlSession:
         self.flush()
         return self.store.vread_with(self.cur, type_, id_, version)
 
+    def versions(
+        self, type_: str | None = None, id_: str | None = None, since: str | None = None,
+        count: int = 50, offset: int = 0,
+    ) -> tuple[list[StoredResource], int]:
+        """Versions newest first, as this session sees them (its own writes included)."""
+        self.flush()
+        result: tuple[list[StoredResource], int] = self.store.history_with(self.cur, type_, id_, since, count,
+                                                                           offset)
+        return result
+
     def lock_keys(self, keys: list[str]) -> None:
         if keys:
             self.store.lock_keys(self.cur, keys)

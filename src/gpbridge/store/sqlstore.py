@@ -198,6 +198,10 @@ class SqlStore:
         return StoredResource(type_, id_, version, last_updated, False, self.content_bytes(content), method)
 
     def history(self, type_=None, id_=None, since=None, count=50, offset=0):
+        with self._read_cursor() as cur:
+            return self.history_with(cur, type_, id_, since, count, offset)
+
+    def history_with(self, cur: Any, type_=None, id_=None, since=None, count=50, offset=0):
         d = self.dialect_obj
         where, params = [], []
         if type_ is not None:
@@ -211,17 +215,16 @@ class SqlStore:
             params.append(parse_instant(since) if isinstance(since, str) else float(since))
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         base = " FROM history h JOIN resource r ON r.rid = h.rid" + clause
-        with self._read_cursor() as cur:
-            cur.execute(d.sql("SELECT COUNT(*)" + base), params)
-            total = cur.fetchone()[0]
-            cur.execute(
-                d.sql("SELECT r.type, r.id, h.version, h.last_updated, h.method, h.content" + base
-                      + " ORDER BY h.lu DESC, h.rid DESC, h.version DESC LIMIT ? OFFSET ?"),
-                [*params, count, offset],
-            )
-            rows = cur.fetchall()
+        cur.execute(d.sql("SELECT COUNT(*)" + base), params)
+        total = cur.fetchone()[0]
+        cur.execute(
+            d.sql("SELECT r.type, r.id, h.version, h.last_updated, h.method, h.content" + base
+                  + " ORDER BY h.lu DESC, h.rid DESC, h.version DESC LIMIT ? OFFSET ?"),
+            [*params, count, offset],
+        )
+        rows = cur.fetchall()
         if id_ is not None and total == 0:
-            self.read_any(type_, id_)  # raises 404 for an unknown instance
+            self.read_any_with(cur, type_, id_)  # raises 404 for an unknown instance
         out = [
             StoredResource(t, i, v, lu, content is None, self.content_bytes(content), m)
             for t, i, v, lu, m, content in rows
@@ -230,9 +233,12 @@ class SqlStore:
 
     def read_any(self, type_: str, id_: str) -> None:
         with self._read_cursor() as cur:
-            cur.execute(self.dialect_obj.sql("SELECT 1 FROM resource WHERE type = ? AND id = ?"), (type_, id_))
-            if cur.fetchone() is None:
-                raise not_found(f"{type_}/{id_} is not known")
+            self.read_any_with(cur, type_, id_)
+
+    def read_any_with(self, cur: Any, type_: str, id_: str) -> None:
+        cur.execute(self.dialect_obj.sql("SELECT 1 FROM resource WHERE type = ? AND id = ?"), (type_, id_))
+        if cur.fetchone() is None:
+            raise not_found(f"{type_}/{id_} is not known")
 
     def count(self, type_: str | None = None) -> int:
         with self._read_cursor() as cur:

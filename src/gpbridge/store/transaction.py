@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 
 #: ``(interaction, resource_type, resource_id)``; raises FhirError (403) to deny an entry.
 AuthorizeEntry = Callable[[str, str | None, str | None], None]
+#: ``(session, method, url, if_none_match)`` → the entry's response (``response`` and, for a GET,
+#: ``resource``); raises FhirError for an error status. Answers a GET/HEAD entry as the standalone
+#: request ``GET [base]/url`` would be (the API's own routes, security and audit); ``session`` is the
+#: transaction's, so its reads see the Bundle's writes, or None in a batch (the store itself).
+ReadEntry = Callable[[StoreSession | None, str, str, str | None], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,10 @@ class _Entry:
     # (``interactions.speculate_create``; typed Any: a compiled slot must not check the class)
     validated: list[Issue] | None = None
     speculation: Any = None
+    # a GET/HEAD answered by ``ReadEntry``: its URL relative to the base, and its interaction
+    # (read, vread, search, history, operation)
+    url: str = ""
+    kind: str | None = None
 
     def forget_preparation(self) -> None:
         """Drop what was worked out before the lock: it is redone in the session."""
@@ -109,6 +118,8 @@ class _Entry:
 
     @property
     def interaction(self) -> str:
+        if self.kind is not None:
+            return self.kind
         if self.method in _INTERACTION:
             return _INTERACTION[self.method]
         if self.id is None:
@@ -125,6 +136,7 @@ def process_bundle(
     prefer: str = "minimal",
     authorize_entry: AuthorizeEntry | None = None,
     touched: list[Touched] | None = None,
+    read_entry: ReadEntry | None = None,
 ) -> dict[str, Any]:
     """Process a ``transaction`` or ``batch`` Bundle and return the response Bundle.
 
@@ -133,6 +145,9 @@ def process_bundle(
     resource). ``authorize_entry`` is the security gate, asked once per entry before the store.
     ``touched``, when given, receives one ``Touched`` per entry processed (in Bundle order), for the
     audit. A failing transaction raises ``FhirError`` naming the failing entry; nothing is stored.
+    ``read_entry``, when given, answers every GET/HEAD entry (the API passes its routes, so an
+    entry is answered exactly as the standalone request); without it GET/HEAD entries support
+    only read, vread and a plain search.
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise bad_request("Expected a Bundle", "Bundle", code="structure")
@@ -143,9 +158,9 @@ def process_bundle(
     if not isinstance(raw_entries, list):
         raise bad_request("Bundle.entry must be an array", "Bundle.entry", code="structure")
     base = base_url.rstrip("/")
-    run = _Run(store, settings, base, prefer)
+    run = _Run(store, settings, base, prefer, read_entry)
     if kind == "transaction":
-        entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
+        entries = [_parse_entry(i, raw, base, read_entry is not None) for i, raw in enumerate(raw_entries)]
         if authorize_entry is not None:
             for entry in entries:
                 _located(entry, authorize_entry, entry.interaction, entry.type, entry.target_id or entry.id)
@@ -164,8 +179,11 @@ def process_bundle(
 class _Run:
     """One Bundle's processing state: the id map for references and what has been written."""
 
-    def __init__(self, store: Store, settings: Settings, base: str, prefer: str) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, base: str, prefer: str, read_entry: ReadEntry | None
+    ) -> None:
         self.store = store
+        self.read_entry = read_entry
         self.settings = settings
         self.base = base
         self.prefer = prefer
@@ -295,9 +313,16 @@ class _Run:
         for index, raw in enumerate(raw_entries):
             entry = None
             try:
-                entry = _parse_entry(index, raw, self.base)
+                entry = _parse_entry(index, raw, self.base, self.read_entry is not None)
                 if authorize_entry is not None:
                     _located(entry, authorize_entry, entry.interaction, entry.type, entry.id)
+                if entry.kind is not None:  # answered as the standalone GET, outside any session
+                    _located(entry, self._routed, None, entry)
+                    assert entry.response is not None
+                    responses.append(entry.response)
+                    if touched is not None:
+                        touched.append(_touched(entry))
+                    continue
                 # entries are independent: nothing resolved for one carries over to the next
                 self.refs.clear()
                 self.resolved.clear()
@@ -430,7 +455,17 @@ class _Run:
             )
         entry.response = self._write_entry(result)
 
+    def _routed(self, session: StoreSession | None, entry: _Entry) -> None:
+        assert self.read_entry is not None
+        out = self.read_entry(session, entry.method, entry.url, entry.if_none_match)
+        if entry.id is not None and entry.kind in ("read", "vread"):
+            out = {"fullUrl": f"{self.base}/{entry.type}/{entry.id}", **out}
+        entry.response = out
+
     def _read(self, session: StoreSession, entry: _Entry) -> None:
+        if entry.kind is not None:
+            self._routed(session, entry)
+            return
         type_ = entry.type
         assert type_ is not None
         if entry.id is None:
@@ -555,7 +590,6 @@ class _NeedsSession(Exception):
 
 
 def _touched(entry: _Entry) -> Touched:
-    assert entry.type is not None
     # a conditional create that matched wrote nothing: the client was shown the existing resource
     interaction = "read" if entry.existing is not None else entry.interaction
     if entry.method in ("POST", "PUT"):
@@ -564,7 +598,7 @@ def _touched(entry: _Entry) -> Touched:
         resource = entry.acted_on
     return Touched(
         interaction,
-        entry.type,
+        entry.type or SYSTEM,
         entry.target_id or entry.id,
         resource,
         entry.criteria,
@@ -572,9 +606,9 @@ def _touched(entry: _Entry) -> Touched:
 
 
 def _touched_failure(touched: list[Touched] | None, entry: _Entry | None, status: int) -> None:
-    if touched is not None and entry is not None and entry.type is not None:
-        touched.append(Touched(entry.interaction, entry.type, entry.target_id or entry.id, None, entry.criteria,
-                               status))  # fmt: skip
+    if touched is not None and entry is not None and (entry.type is not None or entry.kind is not None):
+        touched.append(Touched(entry.interaction, entry.type or SYSTEM, entry.target_id or entry.id, None,
+                               entry.criteria, status))  # fmt: skip
 
 
 def _body_id(entry: _Entry) -> str | None:
@@ -585,7 +619,7 @@ def _body_id(entry: _Entry) -> str | None:
 # -- entry parsing --------------------------------------------------------------------------------
 
 
-def _parse_entry(index: int, raw: Any, base: str) -> _Entry:
+def _parse_entry(index: int, raw: Any, base: str, routed: bool = False) -> _Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict):
         raise bad_request("A Bundle entry must be an object", where, code="structure")
@@ -598,7 +632,12 @@ def _parse_entry(index: int, raw: Any, base: str) -> _Entry:
     url = request.get("url")
     if not isinstance(url, str) or not url:
         raise bad_request("Entry has no request.url", f"{where}.request.url", code="required")
-    type_, id_, version, criteria = _split_url(url, base, f"{where}.request.url")
+    kind: str | None = None
+    relative = ""
+    if routed and method in ("GET", "HEAD"):
+        type_, id_, version, criteria, kind, relative = _split_read_url(url, base, f"{where}.request.url")
+    else:
+        type_, id_, version, criteria = _split_url(url, base, f"{where}.request.url")
     resource = raw.get("resource")
     full_url = raw.get("fullUrl")
     if full_url is not None and not isinstance(full_url, str):
@@ -615,6 +654,8 @@ def _parse_entry(index: int, raw: Any, base: str) -> _Entry:
         if_match=_version_header(request, "ifMatch", where),
         if_none_exist=_string(request, "ifNoneExist", where),
         if_none_match=_string(request, "ifNoneMatch", where),
+        url=relative,
+        kind=kind,
     )
     _check_shape(entry, url, resource)
     return entry
@@ -630,6 +671,8 @@ def _check_shape(entry: _Entry, url: str, resource: Any) -> None:
         raise bad_request(f"{entry.type} is read at [base]/{entry.type}, not inside a Bundle",
                           f"{where}.request.url", code="not-supported")
     if method in ("GET", "HEAD"):
+        if entry.kind is not None:
+            return  # the route that answers it checks the rest, as for the standalone request
         if entry.type is None:
             raise bad_request("System-level reads are not supported in a Bundle", f"{where}.request.url")
         if entry.id is None and entry.criteria is None and entry.version is None:
@@ -686,6 +729,53 @@ def _split_url(url: str, base: str, where: str) -> tuple[str | None, str | None,
     if id_ is not None and criteria is not None:
         raise bad_request(f"request.url {url!r} has both an id and criteria", where)
     return type_, id_, version, criteria
+
+
+#: ``Touched.type`` of a system-level entry (``GET [base]?_type=…``, ``GET _history``)
+SYSTEM = "(system)"
+
+
+def _split_read_url(url: str, base: str, where: str) -> tuple[str | None, str | None, int | None, str | None, str, str]:
+    """A GET entry's URL, any the API routes: (type, id, version, criteria, interaction, relative URL).
+
+    ``metadata``, system search and history, ``$operations`` and ``_history`` at every level are
+    accepted here; the route that answers the URL decides the rest (and 404s what it does not know).
+    """
+    if base and url.startswith(base + "/"):
+        url = url[len(base) + 1 :]
+    elif "://" in url.partition("?")[0]:
+        raise bad_request(f"request.url {url!r} is not on this server", where)
+    url = url.lstrip("/")
+    path, question, query = url.partition("?")
+    criteria = query if question else None
+    parts = path.split("/") if path else []
+    if not parts:
+        return None, None, None, criteria if criteria is not None else "", "search", url
+    first = parts[0]
+    if len(parts) == 1 and first == "metadata":
+        return "CapabilityStatement", None, None, None, "read", url
+    if first == "_history" or first.startswith("$"):
+        return None, None, None, criteria, "history" if first == "_history" else "operation", url
+    if not ops.is_resource_type(first):
+        raise bad_request(f"Unknown resource type '{first}' in request.url", where, code="not-supported")
+    rest = parts[1:]
+    if not rest or rest == ["_search"]:
+        return first, None, None, criteria if criteria is not None else "", "search", url
+    if rest[0] == "_history" or rest[0].startswith("$"):
+        return first, None, None, criteria, "history" if rest[0] == "_history" else "operation", url
+    id_ = ops.check_id(rest[0], where)
+    if len(rest) == 1:
+        kind = "read"
+    elif len(rest) == 2 and rest[1] == "_history":
+        kind = "history"
+    elif len(rest) == 3 and rest[1] == "_history":
+        kind = "vread"
+    elif len(rest) == 2 and rest[1].startswith("$"):
+        kind = "operation"
+    else:
+        raise bad_request(f"request.url {url!r} is not a FHIR resource URL", where)
+    version = int(rest[2]) if kind == "vread" and rest[2].isdigit() else None
+    return first, id_, version, criteria, kind, url
 
 
 def _string(request: dict[str, Any], key: str, where: str) -> str | None:
@@ -777,6 +867,8 @@ def _relocate(issue: Issue, entry: _Entry) -> Issue:
 def _relocate_expression(expression: str, entry: _Entry) -> str:
     if expression.startswith("Bundle."):
         return expression
+    if entry.kind is not None:  # a GET entry's search parameter or path: it is in the URL
+        return f"{entry.where}.request.url"
     resource = f"{entry.where}.resource"
     type_ = entry.type or ""
     if type_ and expression == type_:

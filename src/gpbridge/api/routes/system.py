@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gpbridge.api import body, headers
+from gpbridge.api.bundle_reads import entry_reader
 from gpbridge.api.context import base_url, gate
 from gpbridge.api.errors import fhir_endpoint
 from gpbridge.api.responses import json_response
@@ -49,6 +50,7 @@ async def bundle(request: Request) -> Response:
             prefer=headers.prefer_return(request, default="minimal"),
             authorize_entry=authorize_entry,
             touched=audit.touched,
+            read_entry=entry_reader(request, api, context),
         )
     return json_response(request, response)
 
