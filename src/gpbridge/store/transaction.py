@@ -318,19 +318,15 @@ class _Run:
                     _located(entry, authorize_entry, entry.interaction, entry.type, entry.id)
                 if entry.kind is not None:  # answered as the standalone GET, outside any session
                     _located(entry, self._routed, None, entry)
-                    assert entry.response is not None
-                    responses.append(entry.response)
-                    if touched is not None:
-                        touched.append(_touched(entry))
-                    continue
-                # entries are independent: nothing resolved for one carries over to the next
-                self.refs.clear()
-                self.resolved.clear()
-                self._prepare([entry])
-                with self.store.session() as session:
-                    self.session = session
-                    self._phases([entry])
-                    self.session = None
+                else:
+                    # entries are independent: nothing resolved for one carries over to the next
+                    self.refs.clear()
+                    self.resolved.clear()
+                    self._prepare([entry])
+                    with self.store.session() as session:
+                        self.session = session
+                        self._phases([entry])
+                        self.session = None
                 assert entry.response is not None
                 responses.append(entry.response)
                 if touched is not None:
