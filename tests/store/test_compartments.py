@@ -160,3 +160,20 @@ def test_a_population_search_naming_many_patients_runs(store: Store) -> None:
         "o0", "o1199", "o7"]
     assert store.search(parse_search("Observation", [("patient", refs), ("_summary", "count")])).total == 3
     assert ids(store, "Observation", [("subject", refs)]) == ["o0", "o1199", "o7"]  # not the home parameter
+
+
+def test_a_code_elements_implied_system_may_be_named(store: Store) -> None:
+    # Patient.gender is a code: stored with no system, its required binding implies
+    # http://hl7.org/fhir/administrative-gender, and FHIR clients name it
+    gender = "http://hl7.org/fhir/administrative-gender"
+    write(store, {"resourceType": "Patient", "gender": "female"}, "f")
+    write(store, {"resourceType": "Patient", "gender": "male"}, "m")
+    write(store, {"resourceType": "Patient"}, "none")
+    assert ids(store, "Patient", [("gender", f"{gender}|female")]) == ["f"]
+    assert ids(store, "Patient", [("gender", "female")]) == ["f"]
+    assert ids(store, "Patient", [("gender", "|female")]) == ["f"]
+    assert ids(store, "Patient", [("gender", f"{gender}|")]) == ["f", "m"]
+    assert ids(store, "Patient", [("gender", "http://example.org/other|female")]) == []
+    assert ids(store, "Patient", [("gender:not", f"{gender}|female")]) == ["m", "none"]
+    write(store, observation("Patient/f"), "o")
+    assert ids(store, "Observation", [("status", "http://hl7.org/fhir/observation-status|final")]) == ["o"]

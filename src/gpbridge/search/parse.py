@@ -13,6 +13,7 @@ from typing import Any
 from gpbridge.fhir.outcome import FhirError, Issue, bad_request, error
 from gpbridge.search import params as registry
 from gpbridge.search.dates import date_range
+from gpbridge.search.implied_system import implied_system
 from gpbridge.search.query import (
     Clause,
     CompositeValue,
@@ -200,6 +201,8 @@ def _token(v: str, modifier, definition, base_url, label) -> Any:
     if len(parts) == 1:
         return TokenValue(None, _unescape(parts[0]))
     system, code = (_unescape(p) for p in parts)
+    if system and system == implied_system(str(definition.get("expression") or "")):
+        system = ""  # a code element's values are stored with no system: its binding's is implied
     return TokenValue(system, code or None)
 
 
