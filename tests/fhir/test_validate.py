@@ -605,3 +605,20 @@ def test_a_primitives_extension_is_reported_at_its_fhirpath() -> None:
     patient = {"resourceType": "Patient", "name": [{"given": ["A", "B"], "_given": [
         None, {"extension": [{"url": "http://example.org/x", "valueString": 1}]}]}]}
     assert ("value", "Patient.name[0].given[1].extension[0].valueString") in errors(validate(patient))
+
+
+@pytest.mark.parametrize(("bundle_type", "target", "unresolved"), [
+    ("transaction", "urn:uuid:11111111-1111-4111-8111-111111111111", False),
+    ("transaction", "urn:uuid:99999999-1111-4111-8111-111111111111", True),
+    ("document", "urn:uuid:99999999-1111-4111-8111-111111111111", True),
+    ("batch", "urn:uuid:99999999-1111-4111-8111-111111111111", False),  # entries stand alone
+])
+def test_a_urn_reference_in_a_transaction_must_resolve_to_an_entry(bundle_type: str, target: str, unresolved: bool) -> None:
+    # the write path refuses such a transaction; $validate must say so too
+    bundle = {"resourceType": "Bundle", "type": bundle_type, "entry": [
+        {"fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111", "resource": {"resourceType": "Patient"}},
+        {"fullUrl": "urn:uuid:22222222-2222-4222-8222-222222222222", "resource": {
+            "resourceType": "Observation", "status": "final", "code": {"text": "BP"}, "subject": {"reference": target}}},
+    ]}
+    found = ("not-found", "Bundle.entry[1].resource.subject") in errors(validate(bundle, best_practice=False))
+    assert found is unresolved

@@ -42,8 +42,12 @@ def target_type(reference: dict[str, Any], run: Run) -> str | None:
 
 
 def check(reference: Any, allowed: frozenset[str], label: str, expression: str, run: Run) -> None:
-    """Report a Reference whose target type is not among ``allowed`` (type names)."""
-    if type(reference) is not dict or not allowed or "Resource" in allowed:
+    """Report a Reference whose target type is not among ``allowed`` (type names), and a urn:
+    reference in a transaction or document Bundle that no entry's fullUrl answers."""
+    if type(reference) is not dict:
+        return
+    _check_resolves(reference.get("reference"), label, expression, run)
+    if not allowed or "Resource" in allowed:
         return
     found = target_type(reference, run)
     literal = reference.get("reference")
@@ -73,6 +77,23 @@ def check(reference: Any, allowed: frozenset[str], label: str, expression: str, 
         f"{label} may not refer to a {found}; allowed: {', '.join(sorted(allowed))}",
         expression,
     )
+
+
+# Bundles whose urn: references must resolve inside them: a transaction's are rewritten to the
+# entries' new ids (the write path refuses one that resolves to nothing); a document is self-contained.
+_RESOLVING_BUNDLES = frozenset({"transaction", "document"})
+
+
+def _check_resolves(literal: Any, label: str, expression: str, run: Run) -> None:
+    if type(literal) is not str or not literal.startswith(("urn:uuid:", "urn:oid:")):
+        return
+    root = run.root
+    if root.get("resourceType") != "Bundle" or root.get("type") not in _RESOLVING_BUNDLES:
+        return
+    if literal not in run.bundle_types():
+        run.add("error", "not-found",
+                f"{label}: {literal} does not resolve to any entry of the Bundle (no entry has that fullUrl)",
+                expression)
 
 
 def _absolute_elsewhere(literal: str) -> bool:
