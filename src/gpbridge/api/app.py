@@ -29,9 +29,11 @@ from gpbridge.api.routes import history, instance, metadata, system
 from gpbridge.api.routes import type as type_routes
 from gpbridge.config import Settings
 from gpbridge.fhir.outcome import FhirError
+from gpbridge.search import paging
 from gpbridge.security import oidc
 from gpbridge.security.audit import AuditSink
 from gpbridge.security.audit_chain import open_audit_sink
+from gpbridge.security.keys import key_dir
 from gpbridge.security.shared_state import can_share, share_sign_in_state
 from gpbridge.security.transport import RateLimit, SecurityHeaders
 from gpbridge.store import open_store
@@ -130,6 +132,8 @@ def create_app(
     owned = store is None
     if store is None:
         store = open_store(settings.database, settings)
+    # next/previous links seal their position with the server's key, which every worker shares
+    paging.use_key_file(key_dir(settings) / "page-cursor.key")
     use_for_validation(store)
     if audit is None:
         audit = open_audit_sink(settings, store)

@@ -6,10 +6,13 @@ page continues where the last one ended whatever was inserted, updated or delete
 (``_offset`` repeats or skips a row then). ``search.sql`` turns a position into one more WHERE
 condition; it never replaces one, so a cursor cannot widen what the caller may see.
 
-The token is base64url of ``[version, "n"|"p", sort, keys, rid]`` (JSON) and a keyed BLAKE2b
-checksum. The checksum is not a secret: it makes an edited or truncated cursor a 400 rather
-than a silently different page. ``sort`` fingerprints the type and ``_sort``, so a cursor from
-another ordering is refused too.
+The token is ``[version, "n"|"p", sort, keys, rid]`` (JSON) sealed with AES-GCM and base64url'd.
+The keys are the boundary row's values (a family name, a birth date): links end up in access
+logs and browser histories, so no patient value may be readable in one. The seal also makes an
+edited or truncated cursor a 400 rather than a silently different page. ``sort`` fingerprints the
+type and ``_sort``, so a cursor from another ordering is refused too. The key is the server's
+(``use_key_file``: ``<var_dir>/keys/page-cursor.key``, shared by its workers); a process that
+never set one (an in-process store) seals with a key of its own.
 """
 
 from __future__ import annotations
@@ -17,21 +20,54 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import os
 import re
 from hashlib import blake2b
+from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gpbridge.fhir.outcome import FhirError, bad_request
 from gpbridge.search.query import PagePosition, SearchQuery
 
 PARAMETER = "_page"
 _VERSION = 1
-_CHECKSUM = 8  # bytes
+_NONCE = 12  # bytes, AES-GCM's
+_AAD = b"gpbridge _page"
 _MAX_TOKEN = 4096  # characters: a handful of sort keys (codes, names, dates) fit many times over
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
-_KEY = b"gpbridge _page cursor"
+_KEY_BYTES = 32
+_key: list[AESGCM] = []
+
+
+def use_key_file(path: Path) -> None:
+    """Seal cursors with the key in ``path``, made (0600) when absent. Every worker of a server
+    reads the same file, so a link one worker wrote opens in another."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(os.urandom(_KEY_BYTES))
+        try:
+            os.link(temporary, path)  # atomic, and refuses if another worker got there first
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
+    secret = path.read_bytes()
+    if len(secret) != _KEY_BYTES:
+        raise ValueError(f"{path} must hold {_KEY_BYTES} bytes: delete it to have a new one made")
+    _key[:] = [AESGCM(secret)]
+
+
+def _sealer() -> AESGCM:
+    if not _key:
+        _key.append(AESGCM(AESGCM.generate_key(bit_length=_KEY_BYTES * 8)))
+    return _key[0]
 
 
 def sort_fingerprint(query: SearchQuery) -> str:
@@ -45,7 +81,8 @@ def encode(position: PagePosition, query: SearchQuery) -> str:
     body = orjson.dumps(
         [_VERSION, "n" if position.forward else "p", sort_fingerprint(query), list(position.keys), position.rid]
     )
-    token = body + blake2b(body, digest_size=_CHECKSUM, key=_KEY).digest()
+    nonce = os.urandom(_NONCE)
+    token = nonce + _sealer().encrypt(nonce, body, _AAD)
     return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
 
 
@@ -66,11 +103,12 @@ def _decode(token: str, query: SearchQuery) -> PagePosition:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raise _refused() from None
-    if len(raw) <= _CHECKSUM:
+    if len(raw) <= _NONCE:
         raise _refused()
-    body, checksum = raw[:-_CHECKSUM], raw[-_CHECKSUM:]
-    if blake2b(body, digest_size=_CHECKSUM, key=_KEY).digest() != checksum:
-        raise _refused()
+    try:
+        body = _sealer().decrypt(raw[:_NONCE], raw[_NONCE:], _AAD)
+    except InvalidTag:
+        raise _refused() from None
     value = orjson.loads(body)
     if not isinstance(value, list) or len(value) != 5 or value[0] != _VERSION:
         raise _refused()
