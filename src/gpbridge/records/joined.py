@@ -28,6 +28,18 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("referrals", "Referrals"),
     ("diary", "Diary entries"),
 )
+# group -> the types its entries come from: a group is withheld when any of them was
+GROUP_TYPES: dict[str, frozenset[str]] = {
+    "allergies": frozenset({"AllergyIntolerance"}),
+    "medications": frozenset({"MedicationStatement", "MedicationRequest"}),
+    "problems": frozenset({"Condition"}),
+    "consultations": frozenset({"Encounter"}),
+    "immunisations": frozenset({"Immunization"}),
+    "investigations": frozenset({"Observation", "DiagnosticReport"}),
+    "uncategorised": frozenset({"Condition", "Observation"}),
+    "referrals": frozenset({"ServiceRequest"}),
+    "diary": frozenset({"ServiceRequest"}),
+}
 RECORD_TYPES = ("AllergyIntolerance", "MedicationStatement", "Condition", "Encounter", "Immunization",
                 "Observation", "ServiceRequest")
 
@@ -46,12 +58,12 @@ def grouped(reconciled: Reconciled) -> dict[str, list[Item]]:
 
 def reconciled_record(
     store: Store, patient: dict[str, Any], types: Iterable[str], matcher: ConceptMatcher | None = None,
-    *, access: RecordAccess,
+    *, access: RecordAccess, withhold: bool = False,
 ) -> tuple[PatientRecord, Reconciled]:
     """The person's record (``types``) across linked sources, as ``access`` lets the caller see
     it, reconciled; confidential entries are left out (these views have no way to say "withheld"
-    per item yet)."""
-    record = load_person(store, patient, [*types, "Provenance"], access=access)
+    per item yet). ``withhold``: the caller marks whole sections withheld (``load_person``)."""
+    record = load_person(store, patient, [*types, "Provenance"], access=access, withhold=withhold)
     clinical = [r for t, items in record.by_type.items() if t != "Provenance" for r in items if not is_confidential(r)]
     practices = _practice_names(store, record)
 

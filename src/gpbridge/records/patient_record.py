@@ -55,6 +55,8 @@ class PatientRecord:
     derived: dict[str, Any] = field(default_factory=dict)
     # type -> how many entries the caller's access withheld (counts only: the entries are not kept)
     withheld: Counter[str] = field(default_factory=Counter)
+    # types the caller's access level leaves out (not read at all): their sections say "withheld"
+    withheld_types: frozenset[str] = frozenset()
 
     @property
     def reference(self) -> str:
@@ -111,13 +113,18 @@ def linked_patients(store: Store, patient: dict[str, Any]) -> list[dict[str, Any
 
 
 def load_person(
-    store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES, *, access: RecordAccess
+    store: Store, patient: dict[str, Any], types: Iterable[str] = CLINICAL_TYPES, *, access: RecordAccess,
+    withhold: bool = False,
 ) -> PatientRecord:
-    """The record of the person ``patient`` belongs to: every linked source's entries together."""
+    """The record of the person ``patient`` belongs to: every linked source's entries together.
+
+    ``withhold``: the caller's view marks withheld sections (``RecordAccess.open``); the types
+    withheld are not read, and are named in ``withheld_types``."""
     wanted = list(types)
     sources = linked_patients(store, patient)
-    access.open(patient, wanted, [f"Patient/{source['id']}" for source in sources])
-    record = PatientRecord(_shown_patient(access, patient))
+    withheld = frozenset(access.open(patient, wanted, [f"Patient/{s['id']}" for s in sources], withhold=withhold))
+    wanted = [t for t in wanted if t not in withheld]
+    record = PatientRecord(_shown_patient(access, patient), withheld_types=withheld)
     for source in sources:
         for type_, items in _read(store, source, wanted, access, record.withheld):
             record.by_type.setdefault(type_, []).extend(items)

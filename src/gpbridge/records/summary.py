@@ -5,6 +5,10 @@ results): current medication, allergies and adverse reactions, active problems, 
 recent results. Each entry is one reconciled item (shown once, with a Provenance naming every
 source); conflicts go in an Alerts section as DetectedIssues, and are also cited from the section
 of the items they implicate, so a reader of any section sees them.
+
+A section whose type the caller's access level leaves out (a proxy with access level
+``summary`` sees no problems or results) is present, with no entries, ``emptyReason`` ``withheld``
+and a text saying so: never empty as if nothing were recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gpbridge.records.access import RecordAccess, demographics_withheld
+from gpbridge.records.access import WITHHELD_REASON, RecordAccess, demographics_withheld, withheld_text
 from gpbridge.records.concepts import ConceptMatcher
 from gpbridge.records.dates import clinical_date
 from gpbridge.records.joined import reconciled_record
@@ -34,6 +38,16 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "results": ("30954-2", "Relevant diagnostic tests/laboratory data Narrative", "Recent results"),
     "alerts": ("104605-1", "Alert", "Conflicts between sources"),
 }
+# section -> the type its entries are
+SECTION_TYPES: dict[str, str] = {
+    "medications": "MedicationStatement", "allergies": "AllergyIntolerance", "problems": "Condition",
+    "immunisations": "Immunization", "results": "Observation",
+}  # fmt: skip
+
+
+def withheld_sections(withheld_types: frozenset[str]) -> frozenset[str]:
+    """The summary sections the caller's access level leaves out."""
+    return frozenset(key for key, type_ in SECTION_TYPES.items() if type_ in withheld_types)
 
 
 def summary_items(reconciled: Reconciled) -> dict[str, list[Item]]:
@@ -80,7 +94,8 @@ def summary_bundle(
     matcher: ConceptMatcher | None = None,
 ) -> dict[str, Any]:
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    record, reconciled = reconciled_record(store, patient, SUMMARY_TYPES, matcher, access=access)
+    record, reconciled = reconciled_record(store, patient, SUMMARY_TYPES, matcher, access=access, withhold=True)
+    withheld = withheld_sections(record.withheld_types)
     patient = record.patient  # as the caller may see it (a sensitive patient's demographics withheld)
     reference = record.reference
     chosen = summary_items(reconciled)
@@ -94,6 +109,9 @@ def summary_bundle(
             if len(item.statements) > 1:
                 provenance = provenance_of(item, stamp)
                 resources[f"Provenance/{provenance['id']}"] = provenance
+        if key in withheld:
+            sections.append(_withheld_section(key))
+            continue
         sections.append(_section(key, [f"{i.resource['resourceType']}/{i.resource['id']}" for i in items]))
     sections.append(_section("alerts", [f"DetectedIssue/{i['id']}" for i in issues]))
     for issue in issues:  # a conflict's statements are all in the document, so both versions are seen
@@ -140,6 +158,16 @@ def _section(key: str, references: list[str]) -> dict[str, Any]:
         section["emptyReason"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
                                               "code": "unavailable", "display": "Unavailable"}]}
     return section
+
+
+def _withheld_section(key: str) -> dict[str, Any]:
+    code, display, title = SECTIONS[key]
+    return {
+        "title": title,
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{withheld_text(title)}</div>'},
+        "emptyReason": {"coding": [dict(WITHHELD_REASON)], "text": withheld_text(title)},
+    }
 
 
 def _find(reconciled: Reconciled, reference: str) -> dict[str, Any] | None:

@@ -64,7 +64,7 @@ def authorize(
     """
     if interaction not in INTERACTIONS:
         raise ValueError(f"unknown interaction {interaction!r}")
-    decision = _decide(context, interaction, resource_type, patient)
+    decision = _decide(context, interaction, resource_type, patient, operation)
     if not (decision.allowed and context.audit_deferred):
         record(context, decision, interaction, resource_type, resource_id, patient, operation)
     return decision
@@ -77,27 +77,55 @@ def authorize_record(
     *,
     interaction: str,
     operation: str | None = None,
-) -> Decision:
+    withhold: bool = False,
+) -> tuple[Decision, tuple[str, ...]]:
     """May the caller read ``types`` of ``patient``'s record together (an operation or page that
     assembles a record)? Each type is decided exactly as a search of it would be (RBAC, scope),
     then the relationship with ``patient``. The first refusal is recorded, as every refusal is,
     under ``interaction``/``operation`` and naming the type refused.
 
+    ``withhold``: the view can mark a section withheld. Then a type refused only because a
+    proxy's access level does not include it (``rules.withheld_by_level``) does not refuse the
+    record: it is returned, with the decision, among the types withheld (not read), and the
+    record of the access names them. Nothing else is ever withheld — staff roles and scopes still
+    refuse — and when every type asked for besides the Patient would be withheld, the record is
+    refused: a view with no section to show is not one the access level is for.
+
     An allowance is recorded here only when the caller deferred its gate's record
-    (``audit_deferred``): then this is the one record of the access. Once anything is recorded here
-    the deferral ends, so ``filtering.audit_failure`` does not record the same request again.
+    (``audit_deferred``), or when types were withheld: then this is the record of the access.
+    Once anything is recorded here the deferral ends, so ``filtering.audit_failure`` does not
+    record the same request again.
     """
+    who = context.principal
+    asked: list[str] = []
+    withheld: list[str] = []
     for type_ in types:
+        if type_ in asked:
+            continue
+        asked.append(type_)
         decision = _decide(context, "search", type_, None)
-        if not decision.allowed:
-            record(context, decision, interaction, type_, None, patient, operation)
-            context.audit_deferred = False  # recorded: a route's failure handler must not add to it
-            return decision
-    decision = _decide(context, "search", "Patient", patient)
-    if not decision.allowed or context.audit_deferred:
-        record(context, decision, interaction, "Patient", patient.partition("/")[2], patient, operation)
+        if decision.allowed:
+            continue
+        if withhold and rules.withheld_by_level(who, type_):
+            withheld.append(type_)
+            continue
+        record(context, decision, interaction, type_, None, patient, operation)
+        context.audit_deferred = False  # recorded: a route's failure handler must not add to it
+        return decision, ()
+    level = who.access_level if who is not None else None
+    detail = f"withheld (proxy access level {level!r}): {', '.join(withheld)}" if withheld else None
+    clinical = [t for t in asked if t != "Patient"]
+    if withheld and len(withheld) == len(clinical):
+        decision = rules.deny(f"proxy access level {level!r} includes none of {', '.join(withheld)}")
+        record(context, decision, interaction, withheld[0], None, patient, operation, detail)
         context.audit_deferred = False
-    return decision
+        return decision, ()
+    decision = _decide(context, "search", "Patient", patient)
+    if not decision.allowed or context.audit_deferred or withheld:
+        record(context, decision, interaction, "Patient", patient.partition("/")[2], patient, operation,
+               detail if decision.allowed else None)
+        context.audit_deferred = False
+    return decision, tuple(withheld) if decision.allowed else ()
 
 
 def record(
@@ -154,12 +182,16 @@ def privacy_roles(settings: Settings) -> frozenset[str]:
 
 
 def _decide(
-    context: RequestContext, interaction: str, resource_type: str | None, patient: str | None
+    context: RequestContext,
+    interaction: str,
+    resource_type: str | None,
+    patient: str | None,
+    operation: str | None = None,
 ) -> Decision:
     if context.settings.insecure_dev:
         return _ALLOW_DEV
     decision = rules.decide_type(
-        context.principal, interaction, resource_type, privacy_roles(context.settings)
+        context.principal, interaction, resource_type, privacy_roles(context.settings), operation
     )
     if not decision.allowed or patient is None or context.principal is None:
         return decision

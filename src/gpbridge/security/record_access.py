@@ -3,7 +3,9 @@ an operation or page assembles ($summary, $gpc.getstructuredrecord, the clinicia
 
 - ``open``: the Patient and every type the record will return are decided as a search of that
   type would be (``policy.authorize_record``), then the relationship with the patient; a refusal
-  is audited and raised (``refuse`` shapes the error: GP Connect has codes of its own).
+  is audited and raised (``refuse`` shapes the error: GP Connect has codes of its own). Asked
+  with ``withhold``, types a proxy's access level leaves out are withheld rather than refused
+  (``policy.authorize_record``) and returned, so the view marks their sections withheld.
 - ``shown``: each resource passes the item rules a search result passes
   (``security.filtering.visibility``): dissent and relationship per the resource's own patient,
   confidential items, patient-facing labels, a sensitive patient's demographics redacted.
@@ -51,15 +53,19 @@ class PolicyRecordAccess:
         self._sources: frozenset[str] = frozenset()
         self._types: dict[str, bool] = {}
 
-    def open(self, patient: dict[str, Any], types: Collection[str], sources: Collection[str] = ()) -> None:
+    def open(
+        self, patient: dict[str, Any], types: Collection[str], sources: Collection[str] = (), *, withhold: bool = False
+    ) -> Collection[str]:
         reference = f"Patient/{patient['id']}"
-        decision = authorize_record(
-            self.context, reference, ["Patient", *types], interaction=self.interaction, operation=self.operation
+        decision, withheld = authorize_record(
+            self.context, reference, ["Patient", *types], interaction=self.interaction, operation=self.operation,
+            withhold=withhold,
         )
         if not decision.allowed:
             raise self.refuse(decision)
         self._person = decision
         self._sources = frozenset(sources) - {reference}
+        return withheld
 
     def shown(self, resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if unrestricted(self.context):  # development mode and system callers see every item

@@ -54,6 +54,10 @@ PROXY_LEVELS: dict[str, frozenset[str]] = {
     ),  # fmt: skip
     "full": frozenset(),  # empty: everything a patient sees
 }
+# The operations a patient or proxy may call: read-only views of their own record, whose types are
+# then each decided as a search (``policy.authorize_record``). GP Connect's structured record is a
+# clinician-to-clinician interface and stays refused, as does every other operation.
+PATIENT_FACING_OPERATIONS = frozenset({"summary"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +118,13 @@ def decide_type(
     interaction: str,
     type_: str | None,
     privacy_roles: frozenset[str] = PRIVACY_OFFICER_ROLES,
+    operation: str | None = None,
 ) -> Decision:
     """RBAC and scope, before anything is read. ``type_`` None is a system-level interaction.
 
     ``privacy_roles``: the national RBAC codes that may read the audit (setting
-    ``privacy_officer_roles``)."""
+    ``privacy_officer_roles``). ``operation``: the ``$operation`` named by ``interaction``
+    "operation" (a patient or proxy may call only ``PATIENT_FACING_OPERATIONS``)."""
     if principal is None:
         if type_ == "CapabilityStatement" and interaction == "read":
             return Decision(True, "public")  # clients discover how to authenticate from it
@@ -133,7 +139,9 @@ def decide_type(
     if kind == "system":
         return Decision(True, "system scope")
     if kind in ("patient", "proxy"):
-        if interaction not in READS - {"operation"}:
+        if interaction == "operation" and operation in PATIENT_FACING_OPERATIONS:
+            pass  # a read-only view of their record; its types are decided one by one after
+        elif interaction not in READS - {"operation"}:
             return deny(f"{kind} access is read-only")
         if type_ is None:
             return deny(f"{kind} access is to one record, not system-wide")
@@ -157,6 +165,13 @@ def _audit_reader(principal: p.Principal, privacy_roles: frozenset[str]) -> Deci
     if privacy_roles.intersection(principal.roles):
         return Decision(True, "privacy officer " + ",".join(sorted(privacy_roles.intersection(principal.roles))))
     return deny(f"only a privacy officer ({', '.join(sorted(privacy_roles))}) may read the audit")
+
+
+def withheld_by_level(principal: p.Principal | None, type_: str) -> bool:
+    """True when ``type_`` is refused to ``principal`` only because their proxy access level does
+    not include it: a view of the record that can say so shows that section as withheld
+    (``policy.authorize_record``) instead of refusing the whole record."""
+    return principal is not None and principal.kind == "proxy" and not _proxy_type_ok(principal.access_level, type_)
 
 
 def _proxy_type_ok(level: str | None, type_: str) -> bool:

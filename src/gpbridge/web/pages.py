@@ -5,6 +5,8 @@ plain HTML page (no JavaScript needed). The record and summary are read through 
 access (``security.record_access``): a caller who may not search one of the clinical types shown
 (an admin, R8008) gets a "not permitted" page, and what is shown passes the item rules a search
 passes. Failures (unknown patient, access denied) are pages too, with the matching HTTP status.
+A proxy whose access level leaves out some of the types sees the other sections, and each section
+left out says it is withheld (``records.access.withheld_text``), never "No entries recorded".
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from gpbridge.api.context import api_of, request_context
 from gpbridge.fhir.outcome import FhirError
 from gpbridge.identity.golden import is_golden
 from gpbridge.identity.nhs_number import NhsNumberError, validate_nhs_number
+from gpbridge.records.access import withheld_text
 from gpbridge.records.consultations import consultation_topics
-from gpbridge.records.joined import GROUPS, RECORD_TYPES, grouped, reconciled_record
+from gpbridge.records.joined import GROUP_TYPES, GROUPS, RECORD_TYPES, grouped, reconciled_record
 from gpbridge.records.patient_record import find_patients
-from gpbridge.records.summary import SECTIONS, SUMMARY_TYPES, summary_items
+from gpbridge.records.summary import SECTIONS, SUMMARY_TYPES, summary_items, withheld_sections
 from gpbridge.search.parse import parse_search
 from gpbridge.security.filtering import audit_failure, guarded_search
 from gpbridge.security.policy import Decision, RequestContext, authorize
@@ -121,18 +124,26 @@ def _access(context: RequestContext) -> PolicyRecordAccess:
     return PolicyRecordAccess(context, interaction="read", refuse=_not_permitted)
 
 
+def _section(key: str, title: str, section_rows: list[Any], withheld: bool) -> dict[str, Any]:
+    """One section of a page; a withheld one has no rows and says why."""
+    return {"key": key, "title": title, "rows": [] if withheld else section_rows,
+            "withheld": withheld_text(title) if withheld else None}
+
+
 async def record_page(request: Request) -> Response:
     api = api_of(request)
     try:
         person, context = await _person(request, request.path_params["nhs_number"])
         record, reconciled = await api.call(reconciled_record, api.store, person, RECORD_TYPES,
-                                            access=_access(context))
+                                            access=_access(context), withhold=True)
     except FhirError as exc:
         return _error(request, exc)
     groups = grouped(reconciled)
     topics = consultation_topics(record)  # each consultation's entries, grouped by what it was about
     section_of = {id(item): title for key, title in GROUPS for item in groups[key]}
-    sections = [{"key": key, "title": title, "rows": rows(groups[key], reconciled, topics)} for key, title in GROUPS]
+    withheld = record.withheld_types
+    sections = [_section(key, title, rows(groups[key], reconciled, topics), bool(GROUP_TYPES[key] & withheld))
+                for key, title in GROUPS]
     return render(request, "record.jinja", patient=record.patient, nhs=request.path_params["nhs_number"],
                   sections=sections, conflicts=conflict_views(reconciled, section_of))
 
@@ -142,12 +153,13 @@ async def summary_page(request: Request) -> Response:
     try:
         person, context = await _person(request, request.path_params["nhs_number"])
         record, reconciled = await api.call(reconciled_record, api.store, person, SUMMARY_TYPES,
-                                            access=_access(context))
+                                            access=_access(context), withhold=True)
     except FhirError as exc:
         return _error(request, exc)
     chosen = summary_items(reconciled)
+    withheld = withheld_sections(record.withheld_types)
     section_of = {id(item): SECTIONS[key][2] for key, items in chosen.items() for item in items}
-    sections = [{"key": key, "title": SECTIONS[key][2], "rows": rows(items, reconciled)}
+    sections = [_section(key, SECTIONS[key][2], rows(items, reconciled), key in withheld)
                 for key, items in chosen.items()]
     return render(request, "summary.jinja", patient=record.patient, nhs=request.path_params["nhs_number"],
                   sections=sections, conflicts=conflict_views(reconciled, section_of))

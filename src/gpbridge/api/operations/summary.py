@@ -5,7 +5,10 @@
 ``id`` may be a source Patient or the person's golden Patient: either way the summary covers
 every source linkage has joined. The document logic is ``records.summary``; what the caller may
 see of it is the policy's (``security.record_access``): a caller who may not search one of the
-summary's types gets 403, not a summary with that section missing.
+summary's types gets 403, not a summary with that section missing — except a proxy whose access
+level leaves a type out: their summary has that section present and marked withheld (and a proxy
+whose level includes none of the summary's types gets 403). Patients and proxies may call this
+operation (``rules.PATIENT_FACING_OPERATIONS``).
 """
 
 from __future__ import annotations
