@@ -88,9 +88,13 @@ def test_patient_match(app: tuple[TestClient, SQLiteStore, MemoryAuditSink]) -> 
 
 
 def test_denied_by_policy(app: tuple[TestClient, SQLiteStore, MemoryAuditSink], monkeypatch: Any) -> None:
-    from gpbridge.security import policy
+    from gpbridge.security import identity_review, policy
 
     http, _, _ = app
     monkeypatch.setattr(policy, "_decide", lambda *a: policy.Decision(False, "not a reviewer"))
+    # the review queue has a gate of its own (tests/security/test_security_identity_review.py)
+    monkeypatch.setattr(identity_review, "authorize_identity_review",
+                        lambda *a, **k: policy.Decision(False, "not a reviewer"))
     assert http.get("/identity/review").status_code == 401  # nobody signed in
     assert http.post("/identity/review/x/accept").status_code == 401
+    assert http.post("/fhir/Patient/$match", json={}).status_code == 401

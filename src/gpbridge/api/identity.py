@@ -6,8 +6,12 @@
 - ``POST /identity/review/{id}/undo`` — unmerge an accepted item
 - ``POST /fhir/Patient/$match`` — scored candidate people (FHIR operation)
 
-Each asks ``security.policy.authorize`` first (which writes the audit record); decisions are
-also kept on the Task itself (owner, note, lastModified) and every change is a new version.
+The review queue is gated by ``security.identity_review`` (docs/identity.md, "Who may review"):
+R8000/R8008 users or a system scope granting Task and Patient; the listing is restricted and
+filtered as any search is (the caller's patients only, sensitive demographics redacted), and a
+decision needs a write relationship with every record it touches. Each access is audited naming
+the patients involved. Decisions are also kept on the Task itself (owner, note, lastModified) and
+every change is a new version. ``$match`` asks ``security.policy.authorize``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from gpbridge.identity.golden import IDENTITY_SYSTEM
 from gpbridge.identity.linkage import IdentityConfig
 from gpbridge.identity.match import match, parse_match_parameters
 from gpbridge.search.parse import parse_search
+from gpbridge.security import identity_review as guard
+from gpbridge.security.filtering import audit_failure
 from gpbridge.security.policy import RequestContext, authorize
 from gpbridge.store.base import Store
 
@@ -61,38 +67,38 @@ def _gate(request: Request, interaction: str, type_: str, id_: str | None = None
     return api, context
 
 
+def _review_gate(request: Request, interaction: str, task_id: str | None = None,
+                 operation: str | None = None) -> tuple[Api, RequestContext]:
+    api = api_of(request)
+    context = request_context(request, api)
+    guard.authorize(context, interaction, task_id, operation)
+    return api, context
+
+
 @fhir_endpoint
 async def review_list(request: Request) -> Response:
-    """Open items, oldest first, each with the source record and both people as included entries."""
-    api, _ = _gate(request, "search", "Task")
-    count = request.query_params.get("_count", "50")
-    if not count.isdigit() or not 1 <= int(count) <= 500:
-        raise bad_request("_count must be 1-500", "_count")
-    bundle = await api.call(_open_items, api.store, int(count), base_url(request, api.settings))
+    """Open items of the caller's patients, oldest first, each with the source record and both
+    people as included entries (filtered: a sensitive patient's demographics redacted)."""
+    api, context = _review_gate(request, "search")
+    with audit_failure(context, "search", "Task"):
+        count = request.query_params.get("_count", "50")
+        if not count.isdigit() or not 1 <= int(count) <= 500:
+            raise bad_request("_count must be 1-500", "_count")
+        bundle = await api.call(_open_items, context, api.store, int(count), base_url(request, api.settings))
     return json_response(request, bundle)
 
 
-def _open_items(store: Store, count: int, base: str) -> dict[str, Any]:
+def _open_items(context: RequestContext, store: Store, count: int, base: str) -> dict[str, Any]:
     codes = f"{IDENTITY_SYSTEM}|link-review,{IDENTITY_SYSTEM}|nhs-number-conflict"
     query = parse_search("Task", [("_tag", codes), ("status", "requested"), ("_sort", "authored-on"),
                                   ("_count", str(count))], max_count=500)
-    found = store.search(query)
+    found = guard.review_search(context, store, query)
     entries: list[dict[str, Any]] = []
-    included: dict[str, dict[str, Any]] = {}
-    for stored in found.matches:
-        task = orjson.loads(stored.content or b"{}")
-        entries.append({"fullUrl": f"{base}/Task/{stored.id}", "resource": task, "search": {"mode": "match"}})
-        references = [task["for"]["reference"], task["focus"]["reference"]]
-        references += [i["valueReference"]["reference"] for i in task.get("input") or () if "valueReference" in i]
-        for reference in references:
-            if reference not in included:
-                type_, _, id_ = reference.partition("/")
-                try:
-                    included[reference] = orjson.loads(store.read(type_, id_).content or b"{}")
-                except Exception:  # deleted meanwhile: the reviewer still sees the Task
-                    continue
-    entries += [{"fullUrl": f"{base}/{ref}", "resource": res, "search": {"mode": "include"}}
-                for ref, res in included.items()]
+    for mode, items in (("match", found.matches), ("include", found.included)):
+        for stored in items:
+            if stored.content:
+                entries.append({"fullUrl": f"{base}/{stored.type}/{stored.id}",
+                                "resource": orjson.loads(stored.content), "search": {"mode": mode}})
     return {"resourceType": "Bundle", "type": "searchset", "total": found.total if found.total is not None
             else len(found.matches), "entry": entries}
 
@@ -113,37 +119,40 @@ def _reviewer(context: RequestContext) -> str | None:
     return context.principal.subject if context.principal else None
 
 
+async def _decide(request: Request, operation: str, decision: Any) -> Response:
+    """One decision: gate, the reviewer's right over every record it touches (checked inside its
+    write session, before anything is written), then one audit event per patient involved."""
+    task_id = request.path_params["id"]
+    api, context = _review_gate(request, "operation", task_id, operation)
+    check = guard.DecisionGuard(context, operation, task_id)
+    with audit_failure(context, f"operation:{operation}", "Task", task_id):
+        note = await _note(request, api)
+
+        def run(session: Any) -> dict[str, Any]:
+            return dict(decision(session, api, task_id, reviewer=_reviewer(context), note=note, check=check))
+
+        task = await api.call(in_session, api.store, run)
+    check.record()
+    return json_response(request, task)
+
+
 @fhir_endpoint
 async def review_accept(request: Request) -> Response:
-    task_id = request.path_params["id"]
-    api, context = _gate(request, "operation", "Task", task_id, operation="identity-accept")
-    note = await _note(request, api)
-    task = await api.call(in_session, api.store, queue.accept, api.settings, task_id, reviewer=_reviewer(context),
-                          note=note)
-    return json_response(request, task)
+    return await _decide(request, "identity-accept",
+                         lambda session, api, task_id, **kw: queue.accept(session, api.settings, task_id, **kw))
 
 
 @fhir_endpoint
 async def review_reject(request: Request) -> Response:
-    task_id = request.path_params["id"]
-    api, context = _gate(request, "operation", "Task", task_id, operation="identity-reject")
-    note = await _note(request, api)
-    task = await api.call(in_session, api.store, queue.reject, api.settings, task_id, reviewer=_reviewer(context),
-                          note=note)
-    return json_response(request, task)
+    return await _decide(request, "identity-reject",
+                         lambda session, api, task_id, **kw: queue.reject(session, api.settings, task_id, **kw))
 
 
 @fhir_endpoint
 async def review_undo(request: Request) -> Response:
-    task_id = request.path_params["id"]
-    api, context = _gate(request, "operation", "Task", task_id, operation="identity-unmerge")
-    note = await _note(request, api)
-
-    def undo(session: Any) -> dict[str, Any]:
-        return queue.undo(api.store, session, api.settings, task_id, reviewer=_reviewer(context), note=note)
-
-    task = await api.call(in_session, api.store, undo)
-    return json_response(request, task)
+    return await _decide(request, "identity-unmerge",
+                         lambda session, api, task_id, **kw: queue.undo(api.store, session, api.settings, task_id,
+                                                                         **kw))
 
 
 @fhir_endpoint

@@ -12,6 +12,7 @@ so history shows the merge and its reversal and nothing is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,9 @@ INPUT_COMPARISON = "comparison"
 OUTPUT_SURVIVOR = "merged-into"
 OUTPUT_RETIRED = "retired-person"
 OUTPUT_VERSIONS = "replaced-versions"
+# Called by a decision, before it writes, with every Patient it involves ("Patient/<id>"); raises
+# to refuse (``security.identity_review.DecisionGuard``: the reviewer's right over each record).
+Check = Callable[[list[str]], None]
 
 
 def now() -> str:
@@ -92,8 +96,10 @@ def read_task(session: StoreSession, task_id: str) -> dict[str, Any]:
     return dict(task)
 
 
-def accept(session: StoreSession, settings: Settings, task_id: str, *, reviewer: str | None, note: str = "") -> dict[str, Any]:
-    """Same person: merge the source's person into the candidate. Returns the updated Task."""
+def accept(session: StoreSession, settings: Settings, task_id: str, *, reviewer: str | None, note: str = "",
+           check: Check | None = None) -> dict[str, Any]:
+    """Same person: merge the source's person into the candidate. Returns the updated Task.
+    ``check`` is shown the record, both people and every source that moves, before any write."""
     task = read_task(session, task_id)
     if task["status"] != "requested":
         raise conflict(f"Task/{task_id} is already {task['status']}")
@@ -108,6 +114,7 @@ def accept(session: StoreSession, settings: Settings, task_id: str, *, reviewer:
         retired = _read_person(session, retired_id)
         versions[retired_id] = _version(retired)
         moved = [s for s in (read_patient(session, m) for m in gold.members(retired)) if s is not None]
+        _check(check, task, _ref_id(task["focus"]), survivor_id, retired_id, *(str(s["id"]) for s in moved))
         for source in moved:
             gold.absorb(survivor, source)
         # People first, then sources: a write-path hook re-linking a source then finds it already
@@ -117,6 +124,7 @@ def accept(session: StoreSession, settings: Settings, task_id: str, *, reviewer:
         for source in moved:
             repoint(session, source, survivor_id)
     else:
+        _check(check, task, _ref_id(task["focus"]), survivor_id)
         _write(session, settings, survivor)
     task["status"] = "completed"
     task["businessStatus"] = {"text": "accepted: same person"}
@@ -129,18 +137,20 @@ def accept(session: StoreSession, settings: Settings, task_id: str, *, reviewer:
     return _decided(session, settings, task, reviewer, note)
 
 
-def reject(session: StoreSession, settings: Settings, task_id: str, *, reviewer: str | None, note: str = "") -> dict[str, Any]:
+def reject(session: StoreSession, settings: Settings, task_id: str, *, reviewer: str | None, note: str = "",
+           check: Check | None = None) -> dict[str, Any]:
     """Not the same person: nothing moves; the decision is kept for rebuilds."""
     task = read_task(session, task_id)
     if task["status"] != "requested":
         raise conflict(f"Task/{task_id} is already {task['status']}")
+    _check(check, task, _ref_id(task["focus"]), _source_person(task))
     task["status"] = "rejected"
     task["businessStatus"] = {"text": "rejected: not the same person"}
     return _decided(session, settings, task, reviewer, note)
 
 
 def undo(store: Any, session: StoreSession, settings: Settings, task_id: str, *, reviewer: str | None,
-         note: str = "") -> dict[str, Any]:
+         note: str = "", check: Check | None = None) -> dict[str, Any]:
     """Unmerge an accepted review: restore the retired person and re-point its sources."""
     task = read_task(session, task_id)
     if task["status"] != "completed":
@@ -154,6 +164,7 @@ def undo(store: Any, session: StoreSession, settings: Settings, task_id: str, *,
         restored = dict(orjson.loads(store.vread("Patient", retired_id, versions[retired_id]).content))
         moved = gold.members(restored)
         survivor = _read_person(session, survivor_id)
+        _check(check, task, survivor_id, retired_id, *moved)
         remaining = [m for m in gold.members(survivor) if m not in moved]
         sources = [s for s in (read_patient(session, m) for m in remaining) if s is not None]
         rebuilt = gold.build_golden(survivor_id, sources)
@@ -165,6 +176,8 @@ def undo(store: Any, session: StoreSession, settings: Settings, task_id: str, *,
             source = read_patient(session, source_id)
             if source is not None:
                 repoint(session, source, retired_id)
+    else:
+        _check(check, task, survivor_id)
     task["status"] = "cancelled"
     task["businessStatus"] = {"text": "merge undone"}
     return _decided(session, settings, task, reviewer, note)
@@ -216,6 +229,17 @@ def _decided(session: StoreSession, settings: Settings, task: dict[str, Any], re
     task = {k: v for k, v in task.items() if k != "meta"} | {"meta": {"tag": task["meta"]["tag"]}}
     stored = session.update("Task", task["id"], task).resource
     return dict(orjson.loads(stored.content or b"{}"))
+
+
+def _check(check: Check | None, task: dict[str, Any], *people: str | None) -> None:
+    """Show ``check`` the Task's record and ``people`` (ids), in order, without repeats."""
+    if check is None:
+        return
+    refs: list[str] = []
+    for ref in [str(task["for"]["reference"]), *(f"Patient/{p}" for p in people if p)]:
+        if ref not in refs:
+            refs.append(ref)
+    check(refs)
 
 
 def _is_review(task: dict[str, Any]) -> bool:

@@ -57,6 +57,7 @@ class PatientDirectory:
         # per ODS code: patients in scope through a care relationship only (filled by
         # ``patients_of_organisation``); their confidential items are hidden, so not counted
         self.cross_org: dict[str, frozenset[str]] = {}
+        self._of_org: dict[str, list[str]] = {}
 
     # -- single patients -------------------------------------------------------------------
     def facts(self, ref: str) -> PatientFacts | None:
@@ -127,6 +128,11 @@ class PatientDirectory:
 
     def patients_of_organisation(self, ods: str) -> list[str]:
         """Patients registered at, or in an active care relationship with, organisation ``ods``."""
+        if ods not in self._of_org:
+            self._of_org[ods] = self._of_organisation(ods)
+        return self._of_org[ods]
+
+    def _of_organisation(self, ods: str) -> list[str]:
         orgs = [
             f"Organization/{o['id']}"
             for o in self._search("Organization", [("identifier", f"{ODS_SYSTEM}|{ods}")])

@@ -304,6 +304,11 @@ def _compartment_param(type_: str) -> str | None:
     return None
 
 
+def permitted_patients(context: RequestContext) -> list[str] | None:
+    """The patient compartments ``restrict_query`` would allow this caller; None: every patient."""
+    return None if unrestricted(context) else _compartment(context)
+
+
 def _compartment(context: RequestContext) -> list[str]:
     who, directory = context.principal, context.patients
     if who is None or directory is None:

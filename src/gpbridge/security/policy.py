@@ -19,7 +19,10 @@ from gpbridge.security.audit import AuditEntity, AuditRecord, AuditSink, NullAud
 from gpbridge.security.principal import Principal
 from gpbridge.security.rules import Decision
 
-__all__ = ["INTERACTIONS", "Decision", "Principal", "RequestContext", "authorize", "authorize_record", "record"]
+__all__ = [
+    "INTERACTIONS", "Decision", "Principal", "RequestContext", "authorize", "authorize_identity_review",
+    "authorize_record", "record",
+]  # fmt: skip
 
 INTERACTIONS = frozenset(
     {"read", "vread", "search", "history", "create", "update", "patch", "delete", "operation", "transaction"}
@@ -126,6 +129,27 @@ def authorize_record(
                detail if decision.allowed else None)
         context.audit_deferred = False
     return decision, tuple(withheld) if decision.allowed else ()
+
+
+def authorize_identity_review(
+    context: RequestContext,
+    interaction: str,
+    resource_id: str | None = None,
+    *,
+    operation: str | None = None,
+) -> Decision:
+    """May ``context`` work the identity review queue (``rules.decide_identity_review``)?
+    ``interaction``: ``search`` (the listing) or ``operation`` with ``operation`` naming the
+    decision. Recorded like ``authorize``: a refusal always, an allowance unless the route
+    records it later with the patients involved (``audit_deferred``)."""
+    if context.settings.insecure_dev:
+        decision = _ALLOW_DEV
+    else:
+        right = "search" if interaction == "search" else "update"
+        decision = rules.decide_identity_review(context.principal, right)
+    if not (decision.allowed and context.audit_deferred):
+        record(context, decision, interaction, "Task", resource_id, None, operation)
+    return decision
 
 
 def record(

@@ -183,6 +183,37 @@ def _proxy_type_ok(level: str | None, type_: str) -> bool:
     return not allowed or type_ in allowed
 
 
+# Who works the identity review queue (docs/identity.md, "Who may review"): deciding that two
+# records are one person is registration / demographics work, which changes Patient records. The
+# roles whose row above may update Patient do it: the practice's admin and registration staff
+# (R8008) and its clinicians (R8000); a nurse or health professional cannot write demographics,
+# so cannot merge people. Which items each reviewer may work is then the relationship layer.
+IDENTITY_REVIEW_ROLES = frozenset({p.CLINICAL_PRACTITIONER, p.ADMIN})
+
+
+def decide_identity_review(principal: p.Principal | None, interaction: str) -> Decision:
+    """May this caller work the identity review queue? ``interaction``: ``search`` to list it,
+    ``update`` to decide an item. The token's scopes must grant it on both Task (the item) and
+    Patient (the records compared and merged); a system client needs nothing more (its scopes
+    already grant writing any Patient); a user needs one of ``IDENTITY_REVIEW_ROLES``."""
+    if principal is None:
+        return deny("not authenticated")
+    for type_ in ("Task", "Patient"):
+        if not permits(principal.scopes, principal.kind, interaction, type_):
+            return deny(f"scope does not grant {interaction} on {type_} (identity review)")
+    if principal.kind == "system":
+        return Decision(True, "system scope")
+    if principal.kind != "user":
+        return deny(f"{principal.kind} access does not include the identity review queue")
+    held = IDENTITY_REVIEW_ROLES.intersection(principal.roles)
+    if held:
+        return Decision(True, "identity reviewer " + ",".join(sorted(held)))
+    return deny(
+        f"role {','.join(principal.roles) or 'none'} may not work the identity review queue "
+        f"(needs {' or '.join(sorted(IDENTITY_REVIEW_ROLES))})"
+    )
+
+
 # ----------------------------------------------------------------------- layer 2: relationship
 
 REGISTERED, CARE, BREAK_GLASS, SELF, PROXY, SYSTEM = (
