@@ -47,3 +47,11 @@ def test_an_edited_cursor_is_refused(tmp_path: Path) -> None:
     raw[-1] ^= 1
     with pytest.raises(FhirError):
         paging.decode(base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("="), query)
+
+
+def test_one_position_gives_one_link(tmp_path: Path) -> None:
+    paging.use_key_file(tmp_path / "page-cursor.key")
+    query = parse_search("Patient", [("_sort", "family")])
+    first = paging.encode(PagePosition(True, ("Smith",), 1), query)
+    assert paging.encode(PagePosition(True, ("Smith",), 1), query) == first
+    assert paging.encode(PagePosition(True, ("Smith",), 2), query) != first

@@ -40,7 +40,8 @@ _AAD = b"gpbridge _page"
 _MAX_TOKEN = 4096  # characters: a handful of sort keys (codes, names, dates) fit many times over
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _KEY_BYTES = 32
-_key: list[AESGCM] = []
+# (the cipher, a key for nonces): one pair per process, from the server's secret
+_key: list[tuple[AESGCM, bytes]] = []
 
 
 def use_key_file(path: Path) -> None:
@@ -61,12 +62,16 @@ def use_key_file(path: Path) -> None:
     secret = path.read_bytes()
     if len(secret) != _KEY_BYTES:
         raise ValueError(f"{path} must hold {_KEY_BYTES} bytes: delete it to have a new one made")
-    _key[:] = [AESGCM(secret)]
+    _key[:] = [_keyed(secret)]
 
 
-def _sealer() -> AESGCM:
+def _keyed(secret: bytes) -> tuple[AESGCM, bytes]:
+    return AESGCM(secret), blake2b(secret, digest_size=32, person=b"_page nonce").digest()
+
+
+def _sealer() -> tuple[AESGCM, bytes]:
     if not _key:
-        _key.append(AESGCM(AESGCM.generate_key(bit_length=_KEY_BYTES * 8)))
+        _key.append(_keyed(os.urandom(_KEY_BYTES)))
     return _key[0]
 
 
@@ -81,8 +86,11 @@ def encode(position: PagePosition, query: SearchQuery) -> str:
     body = orjson.dumps(
         [_VERSION, "n" if position.forward else "p", sort_fingerprint(query), list(position.keys), position.rid]
     )
-    nonce = os.urandom(_NONCE)
-    token = nonce + _sealer().encrypt(nonce, body, _AAD)
+    cipher, nonce_key = _sealer()
+    # The nonce is a keyed hash of the position (SIV-style): one position, one link, so a page's
+    # links are the same however often it is fetched; different positions never share a nonce.
+    nonce = blake2b(body, digest_size=_NONCE, key=nonce_key).digest()
+    token = nonce + cipher.encrypt(nonce, body, _AAD)
     return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
 
 
@@ -106,7 +114,7 @@ def _decode(token: str, query: SearchQuery) -> PagePosition:
     if len(raw) <= _NONCE:
         raise _refused()
     try:
-        body = _sealer().decrypt(raw[:_NONCE], raw[_NONCE:], _AAD)
+        body = _sealer()[0].decrypt(raw[:_NONCE], raw[_NONCE:], _AAD)
     except InvalidTag:
         raise _refused() from None
     value = orjson.loads(body)
