@@ -74,25 +74,9 @@ A28 = (b"MSH|^~\\&|PAS|RBH|GPB|GPB|20240101120000||ADT^A28|M1|P|2.4\r"
 
 
 def test_mllp_insecure_dev_accepts_any_sender_and_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio
-
-    from gpbridge.adapters.hl7v2 import mllp as mllp_module
-
     monkeypatch.delenv("GPBRIDGE_INSECURE_DEV", raising=False)
     acks: list[bytes] = []
-
-    async def one_message(store: object, settings: object, host: str, port: int, audit: object = None) -> None:
-        """Stands in for serving forever: the real listener, on a free port, answers one A28."""
-        server = await mllp_module.start_mllp_server(store, settings, host, 0, audit=audit)  # type: ignore[arg-type]
-        reader, writer = await asyncio.open_connection(host, server.sockets[0].getsockname()[1])
-        writer.write(mllp_module.frame(A28))
-        await writer.drain()
-        acks.append(await mllp_module.read_frame(reader) or b"")
-        writer.close()
-        server.close()
-        await server.wait_closed()
-
-    monkeypatch.setattr(mllp_module, "run_mllp_server", one_message)
+    _one_message_listener(monkeypatch, acks)
     database = f"sqlite:///{tmp_path}/mllp.db"
     refused = runner.invoke(app, ["mllp", "--database", database])
     accepted = runner.invoke(app, ["mllp", "--database", database, "--insecure-dev"])

@@ -8,8 +8,9 @@ section silently left empty would read as "no known allergies"); every resource 
 passes through ``shown``. A view that can mark a section withheld (``$summary``, the web views)
 asks ``open`` with ``withhold``: then a patient-facing caller whose access level leaves out some of
 the types gets the others, and ``open`` names the types withheld, so each section built from them
-is shown as withheld (``WITHHELD_REASON``, ``withheld_text``), never as empty. The policy's implementation is ``security.record_access``; code that
-serves no user (the demo loader, benchmarks, tests of the record logic) passes ``TRUSTED``.
+is shown as withheld (``WITHHELD_REASON``, ``withheld_text``), never as empty. The policy's
+implementation is ``security.record_access``; code that serves no user (the demo loader,
+benchmarks, tests of the record logic) passes ``TRUSTED``.
 """
 
 from __future__ import annotations
